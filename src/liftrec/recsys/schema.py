@@ -1,0 +1,67 @@
+"""Column names and the schema record of the canonical data contract (DESIGN.md), defined once.
+
+The canonical ``rows`` table has one row per interaction (positives and sampled negatives),
+sorted by user then time, with ``row_id`` equal to the row's position, so windows of row ids
+index feature arrays directly. Categorical fields are int64 dense codes, 0 reserved for
+padding / unknown; each field has its own code space.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROW_ID = "row_id"
+USER_ID = "user_id"  # dense user code, equal to the code of the schema's user field
+TS = "ts"  # int64 seconds (or the dataset's own monotone time unit, see the loader)
+LABEL = "label"  # int8, 1 = positive (every raw interaction), 0 = sampled negative
+PERIOD = "period"  # int8, one of PERIODS' values
+GROUP_ID = "group_id"  # row_id of the positive a row belongs to (its candidate group for top-N)
+
+RETRIEVAL, TRAIN, VALID, TEST = 0, 1, 2, 3
+PERIODS = {"retrieval": RETRIEVAL, "train": TRAIN, "valid": VALID, "test": TEST}
+
+PAD = -1  # padding value inside windows of row ids
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Describes the categorical fields of one dataset.
+
+    Attributes:
+        dataset: dataset name.
+        fields: field names in column order (the model's M fields).
+        cardinalities: per field, number of codes including 0 (padding / unknown).
+        user_fields: fields that describe the user (kept when a negative replaces the item).
+        item_fields: fields that describe the item (replaced as a tuple when sampling negatives).
+        context_fields: the rest (behaviour type, time context...).
+        user_field: the field holding the user id.
+        item_field: the field holding the item id.
+        query_fields: fields that form the BM25 query.
+        time_unit: what ``ts`` counts ("s" for unix seconds, or a dataset-specific unit).
+    """
+
+    dataset: str
+    fields: tuple[str, ...]
+    cardinalities: tuple[int, ...]
+    user_fields: tuple[str, ...]
+    item_fields: tuple[str, ...]
+    context_fields: tuple[str, ...] = ()
+    user_field: str = "user"
+    item_field: str = "item"
+    query_fields: tuple[str, ...] = ()
+    time_unit: str = "s"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_fields(self) -> int:
+        return len(self.fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Schema:
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        return cls(**kw)
