@@ -12,10 +12,12 @@ tuple of another observed interaction:
 * retrieval-period positives get ``retrieval_per_positive`` uniform negatives, so pretraining
   sequences carry both labels.
 
-A negative never shows the positive's own item: colliding draws are redrawn, vectorised, up to
-``_OWN_ROUNDS`` rounds in their own mode, then up to ``_UNIFORM_ROUNDS`` rounds uniformly (a user
-whose history is that one item cannot do better); a collision left after that (only possible when
-nearly every tuple holds that item) is logged and kept.
+A negative never shows the positive's own item. Uniform draws pick among the tuples other than the
+positive's own (the same distribution as redrawing until different); own-history draws that hit the
+positive's item are redrawn, vectorised, up to ``_OWN_ROUNDS`` rounds, then drawn uniformly (a user
+whose history is that one item cannot do better). Remaining collisions (another tuple with the same
+item, i.e. an item listed under two categories) get up to ``_UNIFORM_ROUNDS`` more rounds; what is
+left after that (only when almost every tuple holds that item) is logged and kept.
 
 ``keep_fraction`` < 1 keeps a random share of the train / valid / test positives (RIM keeps 10 %
 for CTR) with their negatives, for either task; dropped positives leave the table entirely.
@@ -167,7 +169,11 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
     own = (rng.random(len(owner)) < p_own[owner]) & (cnt > 0)
 
     def draw(idx: np.ndarray, from_own: np.ndarray) -> np.ndarray:
-        t = rng.integers(0, m, size=len(idx))
+        if m > 1:  # uniform over the other tuples: skip the positive's own tuple
+            t = rng.integers(0, m - 1, size=len(idx))
+            t += t >= pos_tuple[owner[idx]]
+        else:
+            t = np.zeros(len(idx), dtype=np.int64)
         o = idx[from_own]
         t[from_own] = pos_tuple[hist[lo[o] + (rng.random(len(o)) * cnt[o]).astype(np.int64)]]
         return t

@@ -1,0 +1,225 @@
+"""Negative sampling (PROTOCOL.md "Labels and negatives"): counts, tuples, groups, sources, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liftrec.recsys.config import from_dict
+from liftrec.recsys.data.negatives import NegativeConfig, item_tuples, sample_negatives
+from liftrec.recsys.errors import ConfigError, DataError
+from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, RETRIEVAL, ROW_ID, TEST, TRAIN, TS, USER_ID, Schema
+
+SCHEMA = Schema(
+    dataset="tiny",
+    fields=("user", "item", "category", "behavior"),
+    cardinalities=(10, 100, 10, 5),
+    user_fields=("user",),
+    item_fields=("item", "category"),
+    context_fields=("behavior",),
+)
+ITEM_CAT = {i: 1 + i % 7 for i in range(1, 100)}  # every item has one category
+
+
+def positives(users: np.ndarray, ts: np.ndarray, items: np.ndarray, period: np.ndarray) -> pd.DataFrame:
+    """A positives table in the contract's layout, sorted by (user, ts)."""
+    df = pd.DataFrame(
+        {
+            USER_ID: users.astype(np.int64),
+            TS: ts.astype(np.int64),
+            LABEL: np.ones(len(users), dtype=np.int8),
+            PERIOD: period.astype(np.int8),
+            "user": users.astype(np.int64),
+            "item": items.astype(np.int64),
+            "category": np.array([ITEM_CAT[i] for i in items], dtype=np.int64),
+            "behavior": 1 + (ts % 4).astype(np.int64),
+        }
+    )
+    df = df.sort_values([USER_ID, TS], kind="stable").reset_index(drop=True)
+    df.insert(0, ROW_ID, np.arange(len(df), dtype=np.int64))
+    return df
+
+
+def tiny() -> pd.DataFrame:
+    users = np.array([1, 1, 1, 1, 2, 2, 2, 3])
+    ts = np.array([1, 2, 5, 8, 1, 6, 9, 7])
+    items = np.array([10, 11, 12, 13, 20, 21, 22, 30])
+    period = np.array([RETRIEVAL, RETRIEVAL, TRAIN, TEST, RETRIEVAL, TRAIN, TEST, TRAIN])
+    return positives(users, ts, items, period)
+
+
+def big(seed: int = 0, n_users: int = 200, per_user: int = 40, n_items: int = 99) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    users = np.repeat(np.arange(1, n_users + 1), per_user)
+    ts = rng.integers(0, 1000, size=len(users))
+    items = rng.integers(1, n_items + 1, size=len(users))
+    period = np.searchsorted([600, 800, 900], ts, side="right")
+    return positives(users, ts, items, period)
+
+
+def check_rows(rows: pd.DataFrame, pos: pd.DataFrame, k_labelled: int, k_retrieval: int) -> None:
+    """Invariants every rows table satisfies."""
+    assert list(rows.columns[:6]) == [ROW_ID, USER_ID, TS, LABEL, PERIOD, GROUP_ID]
+    assert rows[LABEL].dtype == np.int8 and rows[PERIOD].dtype == np.int8
+    np.testing.assert_array_equal(rows[ROW_ID], np.arange(len(rows)))
+    # Sorted by (user, ts, group, label desc): each positive is followed by its own negatives.
+    keys = rows[[USER_ID, TS, GROUP_ID]].to_numpy()
+    assert (np.diff(keys[:, 0]) >= 0).all()
+    assert np.array_equal(np.lexsort((-rows[LABEL].to_numpy(), keys[:, 2], keys[:, 1], keys[:, 0])), np.arange(len(rows)))
+    is_pos = rows[LABEL].to_numpy() == 1
+    np.testing.assert_array_equal(rows[GROUP_ID][is_pos], rows[ROW_ID][is_pos])
+    gp = rows.set_index(ROW_ID).loc[rows[GROUP_ID]]
+    for c in (USER_ID, TS, PERIOD, "user", "behavior"):  # negatives copy the positive's context
+        np.testing.assert_array_equal(gp[c].to_numpy(), rows[c].to_numpy())
+    # Positives untouched, in order.
+    cols = [c for c in pos.columns if c != ROW_ID]
+    pd.testing.assert_frame_equal(rows.loc[is_pos, cols].reset_index(drop=True), pos[cols].reset_index(drop=True))
+    # Counts per positive per period.
+    size = rows.groupby(GROUP_ID).size()
+    per = rows.loc[is_pos].set_index(ROW_ID)[PERIOD]
+    expected = np.where(per.loc[size.index] == RETRIEVAL, 1 + k_retrieval, 1 + k_labelled)
+    np.testing.assert_array_equal(size.to_numpy(), expected)
+    # Item-side fields of negatives form a tuple that exists in the data.
+    existing = set(map(tuple, pos[["item", "category"]].to_numpy()))
+    assert set(map(tuple, rows.loc[~is_pos, ["item", "category"]].to_numpy())) <= existing
+
+
+def test_tiny_ctr_hand_checked() -> None:
+    pos = tiny()
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=0)
+    assert len(rows) == 16 and rows[LABEL].tolist() == [1, 0] * 8
+    assert rows[GROUP_ID].tolist() == [g for g in range(0, 16, 2) for _ in (0, 1)]
+    check_rows(rows, pos, 1, 1)
+    neg, item = rows[rows[LABEL] == 0], rows.set_index(ROW_ID)["item"]
+    assert (neg["item"].to_numpy() != item.loc[neg[GROUP_ID]].to_numpy()).all()
+
+
+def test_topn_groups_of_101() -> None:
+    pos = big(n_users=20, per_user=10)
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(task="topn"), seed=1)
+    check_rows(rows, pos, 100, 1)
+    labelled = rows[rows[PERIOD] != RETRIEVAL]
+    assert (labelled.groupby(GROUP_ID).size() == 101).all()
+
+
+def test_negative_never_shows_the_positive_item() -> None:
+    pos = big(n_items=3)  # collisions are frequent with three items
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(task="topn", topn_per_positive=20), seed=2)
+    grp_item = rows.set_index(ROW_ID).loc[rows[GROUP_ID], "item"].to_numpy()
+    neg = rows[LABEL].to_numpy() == 0
+    assert (rows["item"].to_numpy()[neg] != grp_item[neg]).all()
+
+
+@pytest.mark.parametrize(("task", "p"), [("ctr", 0.5), ("topn", 0.1), ("ctr", 0.0), ("ctr", 1.0)])
+def test_own_history_share(task: str, p: float) -> None:
+    pos = big(n_items=99)
+    cfg = NegativeConfig(task=task, ctr_own_history_prob=p, topn_own_history_prob=p, topn_per_positive=20)
+    rows = sample_negatives(pos, SCHEMA, cfg, seed=3)
+    hist = pos[pos[PERIOD] == RETRIEVAL].groupby(USER_ID)["item"].agg(set)
+    neg = rows[(rows[LABEL] == 0) & (rows[PERIOD] != RETRIEVAL)]
+    in_hist = np.array([i in hist.get(u, set()) for u, i in zip(neg[USER_ID], neg["item"], strict=True)])
+    # Uniform draws land in the history by chance: share = p + (1 - p) * |history tuples| / |tuples|.
+    m = len(pos[["item", "category"]].drop_duplicates())
+    chance = np.array([len(hist.get(u, ())) / m for u in neg[USER_ID]]).mean()
+    assert abs(in_hist.mean() - (p + (1 - p) * chance)) < 0.03
+
+
+def test_retrieval_negatives_are_uniform() -> None:
+    pos = big(n_items=99)
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(ctr_own_history_prob=1.0), seed=4)
+    neg = rows[(rows[LABEL] == 0) & (rows[PERIOD] == RETRIEVAL)]
+    hist = pos[pos[PERIOD] == RETRIEVAL].groupby(USER_ID)["item"].agg(set)
+    in_hist = np.mean([i in hist[u] for u, i in zip(neg[USER_ID], neg["item"], strict=True)])
+    assert in_hist < 0.4  # ~ |history| / 99 ~ 0.21, far from own-history sampling (~1.0)
+
+
+def test_user_without_history_falls_back_to_uniform() -> None:
+    pos = tiny()  # user 3 has no retrieval rows
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(ctr_own_history_prob=1.0, ctr_per_positive=5), seed=5)
+    u3 = rows[(rows[USER_ID] == 3) & (rows[LABEL] == 0)]
+    assert len(u3) == 5 and (u3["item"] != 30).all()
+    # Users 1 and 2 draw from their own retrieval items only (10, 11 / 20), minus the positive's item.
+    u1 = rows[(rows[USER_ID] == 1) & (rows[LABEL] == 0) & (rows[PERIOD] != RETRIEVAL)]
+    assert set(u1["item"]) <= {10, 11}
+    u2 = rows[(rows[USER_ID] == 2) & (rows[LABEL] == 0) & (rows[PERIOD] != RETRIEVAL)]
+    assert set(u2["item"]) == {20}
+
+
+def test_determinism_by_seed() -> None:
+    pos = big()
+    a = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=7)
+    pd.testing.assert_frame_equal(a, sample_negatives(pos, SCHEMA, NegativeConfig(), seed=7))
+    assert not a.equals(sample_negatives(pos, SCHEMA, NegativeConfig(), seed=8))
+
+
+def test_keep_fraction_keeps_whole_groups_and_all_retrieval() -> None:
+    pos = big()
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(keep_fraction=0.25), seed=9)
+    kept = pos[pos[PERIOD] == RETRIEVAL]
+    n_ret = (rows[PERIOD] == RETRIEVAL).sum()
+    assert n_ret == 2 * len(kept)
+    n_lab = ((rows[PERIOD] != RETRIEVAL) & (rows[LABEL] == 1)).sum()
+    assert abs(n_lab / (pos[PERIOD] != RETRIEVAL).sum() - 0.25) < 0.05
+    assert (rows.groupby(GROUP_ID).size() == 2).all()
+
+
+def test_unsorted_input_is_sorted() -> None:
+    pos = tiny()
+    shuffled = pos.sample(frac=1.0, random_state=0)
+    rows = sample_negatives(shuffled, SCHEMA, NegativeConfig(), seed=0)
+    check_rows(rows, pos, 1, 1)
+
+
+def test_item_tuples() -> None:
+    df = pd.DataFrame({"item": [5, 6, 5, 7, 6], "category": [1, 2, 1, 1, 2]})
+    tid, tuples = item_tuples(df, ("item", "category"))
+    np.testing.assert_array_equal(tuples[tid], df.to_numpy())
+    assert len(tuples) == 3
+
+
+def test_input_errors() -> None:
+    pos = tiny()
+    with pytest.raises(DataError, match="missing columns"):
+        sample_negatives(pos.drop(columns=PERIOD), SCHEMA, NegativeConfig(), 0)
+    bad = pos.copy()
+    bad.loc[0, LABEL] = 0
+    with pytest.raises(DataError, match="positives only"):
+        sample_negatives(bad, SCHEMA, NegativeConfig(), 0)
+    with pytest.raises(DataError, match="empty"):
+        sample_negatives(pos.iloc[:0], SCHEMA, NegativeConfig(), 0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"task": "rank"}, {"ctr_per_positive": 0}, {"topn_own_history_prob": 1.5}, {"keep_fraction": 0.0},
+     {"keep_fraction": 1.1}, {"retrieval_per_positive": -1}, {"negatives": 3}],
+)
+def test_config_validation(params: dict) -> None:
+    with pytest.raises(ConfigError):
+        from_dict(NegativeConfig, params, "negatives")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.lists(
+        st.tuples(st.integers(1, 5), st.integers(0, 12), st.integers(1, 8)), min_size=1, max_size=50
+    ),
+    cut=st.integers(0, 12),
+    task=st.sampled_from(["ctr", "topn"]),
+    k=st.integers(1, 4),
+    k_ret=st.integers(0, 2),
+    seed=st.integers(0, 2**31),
+)
+def test_property_rows_invariants(data: list, cut: int, task: str, k: int, k_ret: int, seed: int) -> None:
+    u, t, i = (np.array(x) for x in zip(*data, strict=True))
+    pos = positives(u, t, i, np.where(t < cut, RETRIEVAL, TRAIN))
+    cfg = NegativeConfig(task=task, ctr_per_positive=k, topn_per_positive=k, retrieval_per_positive=k_ret)
+    rows = sample_negatives(pos, SCHEMA, cfg, seed)
+    check_rows(rows, pos, k, k_ret)
+    if pos["item"].nunique() > 1:
+        grp_item = rows.set_index(ROW_ID).loc[rows[GROUP_ID], "item"].to_numpy()
+        neg = rows[LABEL].to_numpy() == 0
+        assert (rows["item"].to_numpy()[neg] != grp_item[neg]).all()

@@ -1,0 +1,171 @@
+"""History / future / pretraining windows: hand-computed slices and no temporal leakage (properties)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from liftrec.recsys.config import from_dict
+from liftrec.recsys.data.negatives import NegativeConfig, sample_negatives
+from liftrec.recsys.data.sequences import WindowConfig, build_windows, gather_windows
+from liftrec.recsys.errors import ConfigError, DataError
+from liftrec.recsys.schema import LABEL, PAD, PERIOD, RETRIEVAL, ROW_ID, TEST, TRAIN, TS, USER_ID, Schema
+
+SCHEMA = Schema(
+    dataset="tiny",
+    fields=("user", "item", "category"),
+    cardinalities=(10, 10, 4),
+    user_fields=("user",),
+    item_fields=("item", "category"),
+)
+
+
+def rows_table(spec: list[tuple[int, int, int, int]]) -> pd.DataFrame:
+    """(user, ts, label, period) tuples, already in rows order."""
+    u, t, lab, p = (np.array(x) for x in zip(*spec, strict=True))
+    return pd.DataFrame(
+        {
+            ROW_ID: np.arange(len(u), dtype=np.int64),
+            USER_ID: u.astype(np.int64),
+            TS: t.astype(np.int64),
+            LABEL: lab.astype(np.int8),
+            PERIOD: p.astype(np.int8),
+        }
+    )
+
+
+R, P1, P3 = RETRIEVAL, TRAIN, TEST
+TINY = [
+    (1, 1, 1, R), (1, 1, 0, R), (1, 2, 1, R), (1, 2, 0, R), (1, 2, 1, R), (1, 2, 0, R),  # rows 0-5
+    (1, 3, 1, R), (1, 3, 0, R), (1, 5, 1, P1), (1, 5, 0, P1), (1, 7, 1, P3), (1, 7, 0, P3),  # rows 6-11
+    (2, 4, 1, P1), (2, 4, 0, P1), (2, 6, 1, P3), (2, 6, 0, P3),  # rows 12-15
+]
+
+
+def test_tiny_hand_computed() -> None:
+    w = build_windows(rows_table(TINY), WindowConfig(length=3))
+    # Pool: all retrieval rows + later positives; later negatives (9, 11, 13, 15) are never history.
+    np.testing.assert_array_equal(w["pool_index"], [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14])
+    assert w["hist_lo"].tolist() == [0, 0, 0, 0, 0, 0, 3, 3, 5, 5, 6, 6, 10, 10, 10, 10]
+    assert w["hist_hi"].tolist() == [0, 0, 2, 2, 2, 2, 6, 6, 8, 8, 9, 9, 10, 10, 11, 11]
+    assert w["fut_lo"].tolist() == [2, 2, 6, 6, 6, 6, 8, 8] + [0] * 8
+    assert w["fut_hi"].tolist() == [5, 5, 8, 8, 8, 8, 8, 8] + [0] * 8
+    assert w["seq_lo"].tolist() == [0, 3, 6] and w["seq_hi"].tolist() == [3, 6, 8]
+    for v in w.values():
+        assert v.dtype == np.int64
+    hist = gather_windows(w["pool_index"], w["hist_lo"], w["hist_hi"], 3)
+    assert hist[2].tolist() == [PAD, 0, 1] and hist[6].tolist() == [3, 4, 5]
+    assert hist[10].tolist() == [6, 7, 8] and hist[14].tolist() == [PAD, PAD, 12]
+    fut = gather_windows(w["pool_index"], w["fut_lo"], w["fut_hi"], 3)
+    assert fut[0].tolist() == [2, 3, 4] and fut[2].tolist() == [PAD, 6, 7] and (fut[6] == PAD).all()
+    w3 = build_windows(rows_table(TINY), WindowConfig(length=3, min_pretrain_len=3))
+    assert w3["seq_lo"].tolist() == [0, 3] and w3["seq_hi"].tolist() == [3, 6]
+
+
+def test_gather_windows_takes_the_last_entries_left_padded() -> None:
+    pool = np.array([10, 11, 12, 13, 14])
+    out = gather_windows(pool, np.array([0, 1, 2, 3]), np.array([5, 2, 2, 5]), 3)
+    assert out.tolist() == [[12, 13, 14], [PAD, PAD, 11], [PAD, PAD, PAD], [PAD, 13, 14]]
+    assert gather_windows(np.array([], dtype=np.int64), np.array([0]), np.array([0]), 2).tolist() == [[PAD, PAD]]
+
+
+def test_input_errors() -> None:
+    df = rows_table(TINY)
+    with pytest.raises(DataError, match="row_id"):
+        build_windows(df.assign(**{ROW_ID: df[ROW_ID] + 1}), WindowConfig())
+    with pytest.raises(DataError, match="sorted"):
+        build_windows(df.iloc[::-1].reset_index(drop=True).assign(**{ROW_ID: np.arange(len(df))}), WindowConfig())
+    bad = df.copy()
+    bad.loc[11, PERIOD] = RETRIEVAL
+    with pytest.raises(DataError, match="period"):
+        build_windows(bad, WindowConfig())
+    with pytest.raises(DataError, match="lacks"):
+        build_windows(df.drop(columns=PERIOD), WindowConfig())
+
+
+@pytest.mark.parametrize("params", [{"length": 0}, {"min_pretrain_len": 0}, {"length": 3, "min_pretrain_len": 4}, {"len": 3}])
+def test_config_validation(params: dict) -> None:
+    with pytest.raises(ConfigError):
+        from_dict(WindowConfig, params, "windows")
+
+
+def brute_force(rows: pd.DataFrame, L: int, min_len: int) -> tuple[list, list, list]:
+    """Reference windows by definition, one row at a time (tiny tables only)."""
+    u, t = rows[USER_ID].to_numpy(), rows[TS].to_numpy()
+    p, lab = rows[PERIOD].to_numpy(), rows[LABEL].to_numpy()
+    pool = [j for j in range(len(rows)) if p[j] == RETRIEVAL or lab[j] == 1]
+    hist = [[j for j in pool if u[j] == u[r] and t[j] < t[r]][-L:] if L else [] for r in range(len(rows))]
+    fut = [
+        [j for j in pool if u[j] == u[r] and t[j] > t[r] and p[j] == RETRIEVAL][:L] if p[r] == RETRIEVAL else []
+        for r in range(len(rows))
+    ]
+    seqs = []
+    for user in dict.fromkeys(u):
+        own = [j for j in pool if u[j] == user and p[j] == RETRIEVAL]
+        seqs += [own[i : i + L] for i in range(0, len(own), L) if len(own[i : i + L]) >= min_len]
+    return hist, fut, seqs
+
+
+def unpad(m: np.ndarray) -> list[list[int]]:
+    return [[int(x) for x in row if x != PAD] for row in m]
+
+
+@st.composite
+def rows_tables(draw: st.DrawFn) -> tuple[pd.DataFrame, int, int]:
+    """Random positives (few users, timestamps with many ties), a global split, sampled negatives."""
+    n = draw(st.integers(1, 40))
+    users = np.array(draw(st.lists(st.integers(1, 4), min_size=n, max_size=n)))
+    ts = np.array(draw(st.lists(st.integers(0, 9), min_size=n, max_size=n)))
+    items = np.array(draw(st.lists(st.integers(1, 6), min_size=n, max_size=n)))
+    cuts = sorted(draw(st.lists(st.integers(0, 10), min_size=3, max_size=3)))
+    period = np.searchsorted(np.array(cuts), ts, side="right").astype(np.int8)
+    pos = pd.DataFrame(
+        {USER_ID: users, TS: ts, LABEL: np.ones(n, np.int8), PERIOD: period, "user": users, "item": items,
+         "category": items % 3 + 1}
+    ).sort_values([USER_ID, TS], kind="stable")
+    task = draw(st.sampled_from(["ctr", "topn"]))
+    cfg = NegativeConfig(task=task, ctr_per_positive=draw(st.integers(1, 2)), topn_per_positive=draw(st.integers(1, 3)),
+                         retrieval_per_positive=draw(st.integers(0, 2)))
+    rows = sample_negatives(pos, SCHEMA, cfg, seed=draw(st.integers(0, 1000)))
+    L = draw(st.integers(1, 5))
+    return rows, L, draw(st.integers(1, L))
+
+
+@settings(max_examples=150, deadline=None)
+@given(case=rows_tables())
+def test_property_no_temporal_leakage(case: tuple[pd.DataFrame, int, int]) -> None:
+    rows, L, min_len = case
+    w = build_windows(rows, WindowConfig(length=L, min_pretrain_len=min_len))
+    u, t = rows[USER_ID].to_numpy(), rows[TS].to_numpy()
+    p, lab = rows[PERIOD].to_numpy(), rows[LABEL].to_numpy()
+    in_pool = (p == RETRIEVAL) | (lab == 1)
+    np.testing.assert_array_equal(w["pool_index"], np.flatnonzero(in_pool))
+
+    hist = gather_windows(w["pool_index"], w["hist_lo"], w["hist_hi"], L)
+    fut = gather_windows(w["pool_index"], w["fut_lo"], w["fut_hi"], L)
+    r = np.broadcast_to(np.arange(len(rows))[:, None], hist.shape)
+    h = hist != PAD
+    # Every history row: same user, strictly earlier, in the pool; chronological.
+    assert (u[hist[h]] == u[r[h]]).all() and (t[hist[h]] < t[r[h]]).all() and in_pool[hist[h]].all()
+    f = fut != PAD
+    # Every future row: same user, strictly later, retrieval period; only retrieval rows have futures.
+    assert (u[fut[f]] == u[r[f]]).all() and (t[fut[f]] > t[r[f]]).all() and (p[fut[f]] == RETRIEVAL).all()
+    assert (p[r[f]] == RETRIEVAL).all()
+    for m in (hist, fut):  # padding on the left only, row ids increasing (chronological)
+        assert (np.diff((m != PAD).astype(int), axis=1) >= 0).all()
+        both = (m[:, 1:] != PAD) & (m[:, :-1] != PAD)
+        assert (m[:, 1:][both] > m[:, :-1][both]).all()
+
+    # Pretraining chunks: retrieval pool rows of one user, in order, min_len <= length <= L.
+    seq = gather_windows(w["pool_index"], w["seq_lo"], w["seq_hi"], L)
+    lens = w["seq_hi"] - w["seq_lo"]
+    assert ((lens >= min_len) & (lens <= L)).all()
+    for row in unpad(seq):
+        assert (p[row] == RETRIEVAL).all() and len(set(u[row])) == 1 and (np.diff(row) > 0).all()
+
+    # Exactly the windows of the definition.
+    ref_hist, ref_fut, ref_seqs = brute_force(rows, L, min_len)
+    assert unpad(hist) == ref_hist and unpad(fut) == ref_fut and unpad(seq) == ref_seqs
