@@ -164,7 +164,8 @@ def store() -> tuple[np.ndarray, np.ndarray, Datastore]:
     X = np.stack([rng.integers(1, c, 20) for c in CARD], 1)  # (N=20, M)
     y = rng.integers(0, 2, 20)
     ret = np.array([0, 2, 3, 7, 9])  # retrieval-period row ids
-    ds = Datastore(ret, rng.normal(size=(5, V)).astype(np.float16), rng.normal(size=(5, V)).astype(np.float16))
+    hist, fut = (rng.normal(size=(5, V)).astype(np.float16) for _ in range(2))
+    ds = Datastore(ret, hist, fut)
     return X, y, ds
 
 

@@ -82,7 +82,9 @@ def test_finite_loss_and_predictions(name: str) -> None:
 def test_gradients_reach_every_parameter(name: str) -> None:
     model, _, _, batch = _setup(name)
     model.train().loss(batch).backward()
-    dead = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
+    dead = [
+        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)
+    ]
     assert not dead, f"no gradient reaches {dead}"
 
 
@@ -111,7 +113,8 @@ def test_state_dict_round_trip(name: str) -> None:
     torch.manual_seed(123)  # a different init for the copy
     copy = build_model(name, cfg, **context)
     copy.load_state_dict(model.state_dict())
-    torch.testing.assert_close(_probs(copy.eval().predict(batch)), _probs(model.eval().predict(batch)), rtol=0, atol=0)
+    expected = _probs(model.eval().predict(batch))
+    torch.testing.assert_close(_probs(copy.eval().predict(batch)), expected, rtol=0, atol=0)
 
 
 def test_registry_lists_known_models_on_unknown_name() -> None:

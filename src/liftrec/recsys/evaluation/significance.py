@@ -1,4 +1,6 @@
-"""Paired significance tests between two models (DESIGN.md §8: "a significance test between LIFT and the best baseline").
+"""Paired significance tests between two models.
+
+DESIGN.md §8 asks for "a significance test between LIFT and the best baseline".
 
 Three tests, numpy and the standard library only (no scipy in the library):
 
@@ -106,7 +108,7 @@ def paired_bootstrap(
     else:
         cluster = np.asarray(groups).reshape(-1)
         if cluster.shape != labels.shape:
-            raise DataError(f"paired_bootstrap: groups has {cluster.size} values but labels has {labels.size}")
+            raise DataError(f"paired_bootstrap: {cluster.size} groups for {labels.size} labels")
     order = np.argsort(cluster, kind="stable")  # rows of one cluster contiguous
     _, starts, sizes = np.unique(cluster[order], return_index=True, return_counts=True)
     n_units = starts.size
@@ -120,7 +122,8 @@ def paired_bootstrap(
         new_group = np.repeat(np.arange(n_units), size)
         deltas[i] = metric(labels[rows], sa[rows], new_group) - metric(labels[rows], sb[rows], new_group)
     lo, hi = np.quantile(deltas, [alpha / 2, 1 - alpha / 2])
-    return TestResult("paired_bootstrap", float(observed), _bootstrap_p(deltas), n_units, float(lo), float(hi))
+    p = _bootstrap_p(deltas)
+    return TestResult("paired_bootstrap", float(observed), p, n_units, float(lo), float(hi))
 
 
 def paired_bootstrap_mean(
@@ -199,7 +202,9 @@ def _betacf(a: float, b: float, x: float, max_iter: int = 300, eps: float = 3e-1
     h = d
     for m in range(1, max_iter + 1):
         m2 = 2 * m
-        for aa in (m * (b - m) * x / ((qam + m2) * (a + m2)), -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))):
+        even = m * (b - m) * x / ((qam + m2) * (a + m2))
+        odd = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        for aa in (even, odd):
             d = 1.0 + aa * d
             d = 1.0 / (d if abs(d) > tiny else tiny)
             c = 1.0 + aa / c

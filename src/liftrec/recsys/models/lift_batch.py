@@ -74,7 +74,8 @@ def assemble_lift_batch(
     if own_hist is not None:
         own_hist = np.asarray(own_hist)
         if own_hist.shape != (len(target_ids), datastore.dim):
-            raise DataError(f"lift batch: own_hist {own_hist.shape}, expected {(len(target_ids), datastore.dim)}")
+            expected = (len(target_ids), datastore.dim)
+            raise DataError(f"lift batch: own_hist {own_hist.shape}, expected {expected}")
         batch["own_hist"] = own_hist  # (B, v)
     if labels is not None:
         batch["label"] = np.asarray(labels, dtype=np.float32)  # (B,)
@@ -109,8 +110,8 @@ class LiftBatchTransform:
         if labels is None and self.y is not None:
             labels = self.y[np.asarray(part["row_id"])]
         batch = assemble_lift_batch(
-            part["row_id"], part["ret_ids"], self.X, self.datastore, labels=labels, own_hist=part.get("own_hist"),
-            use_history=self.use_history, use_future=self.use_future,
+            part["row_id"], part["ret_ids"], self.X, self.datastore, labels=labels,
+            own_hist=part.get("own_hist"), use_history=self.use_history, use_future=self.use_future,
         )
         batch["row_id"] = np.asarray(part["row_id"], dtype=np.int64)  # (B,) kept for joining predictions
         return batch

@@ -77,7 +77,8 @@ class Datastore:
         n = len(self.row_ids)
         if self.hist.ndim != 2 or self.hist.shape != self.fut.shape or len(self.hist) != n:
             raise DataError(
-                f"datastore: row_ids {self.row_ids.shape}, hist {self.hist.shape}, fut {self.fut.shape} disagree"
+                f"datastore: row_ids {self.row_ids.shape}, hist {self.hist.shape}, "
+                f"fut {self.fut.shape} disagree"
             )
 
     def __len__(self) -> int:
@@ -214,7 +215,9 @@ def window_bounds(
     else:  # per retrieval-period row only: map row ids to their rank among retrieval rows
         ret_ids = np.flatnonzero(rows[PERIOD].to_numpy() == RETRIEVAL)
         if len(lo) != len(ret_ids):
-            raise DataError(f"windows['{which}_lo'] has {len(lo)} entries: neither all rows nor retrieval rows")
+            raise DataError(
+                f"windows['{which}_lo'] has {len(lo)} entries: neither all rows nor retrieval rows"
+            )
         at = np.searchsorted(ret_ids, target_ids)
         if target_ids.size and not np.array_equal(ret_ids[np.minimum(at, len(ret_ids) - 1)], target_ids):
             raise DataError(f"window_bounds: '{which}' windows exist only for retrieval-period rows")
@@ -294,7 +297,9 @@ def build_datastore(
         np.save(Path(out_dir) / "row_ids.npy", ret)
         for name in outs:
             outs[name] = np.lib.format.open_memmap(Path(out_dir) / f"{name}.npy", "w+", cfg.dtype, shape)
-    logger.info("datastore: encoding %d retrieval rows (L=%d, v=%d, %s)", len(ret), length, shape[1], cfg.dtype)
+    logger.info(
+        "datastore: encoding %d retrieval rows (L=%d, v=%d, %s)", len(ret), length, shape[1], cfg.dtype
+    )
     for name in outs:
         lo, hi = window_bounds(rows, windows, ret, name)
         outs[name] = encode_windows(encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=outs[name])
