@@ -1,0 +1,156 @@
+"""Project hooks: parameter validation before any node runs, and MLflow tracking.
+
+Every ``kedro run`` is one MLflow run; each pipeline stage (a node tag in ``STAGES``) is a nested
+child run holding that stage's parameters, its metrics (any node output named ``*_metrics``:
+scalars as metrics, lists of numbers as per-step curves), per-node timings and artefacts (outputs
+named ``*_plot`` / ``*_report`` are logged as files).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+from liftrec.pipeline_registry import STAGES
+
+logger = logging.getLogger(__name__)
+
+EXPERIMENT = "liftrec"
+
+
+def tracking_uri(project_path: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` when set, else an SQLite store at an absolute path in the project root."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(project_path).resolve() / 'mlflow.db'}"
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
+class ParameterValidationHook:
+    """Builds every typed config from the run's parameters before any node runs."""
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._params = context.params
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        from liftrec.pipelines.params import validate_parameters
+
+        validate_parameters(self._params)
+
+
+class MlflowTrackingHook:
+    """Parent MLflow run per ``kedro run``, child run per stage."""
+
+    def __init__(self) -> None:
+        self._mlflow = None
+        self._stage: str | None = None
+        self._node_start: dict[str, float] = {}
+        self._params: dict[str, Any] = {}
+        self._project_path = Path.cwd()
+        self._catalog = None
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project_path = Path(context.project_path)
+        self._params = context.params
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
+        import mlflow
+
+        self._mlflow = mlflow
+        self._catalog = catalog
+        mlflow.set_tracking_uri(tracking_uri(self._project_path))
+        mlflow.set_experiment(EXPERIMENT)
+        names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
+        dataset = self._params.get("dataset", "?")
+        run = mlflow.start_run(run_name=f"{'+'.join(names)} | {dataset} | seed={self._params.get('seed')}")
+        mlflow.set_tags(
+            {"pipeline": ",".join(names), "dataset": dataset, "kedro.session_id": run_params.get("session_id", "")}
+        )
+        mlflow.log_params(
+            {k: str(v)[:500] for k, v in _flatten({k: self._params.get(k) for k in ("dataset", "raw_dir", "task", "seed", "device")}).items()}
+        )
+        self._parent_id = run.info.run_id
+        self._stage = None
+
+    def _enter_stage(self, stage: str, node) -> None:
+        mlflow = self._mlflow
+        if self._stage == stage:
+            return
+        if self._stage is not None:
+            mlflow.end_run()
+        mlflow.start_run(run_name=stage, nested=True)
+        mlflow.set_tags({"stage": stage, "dataset": str(self._params.get("dataset"))})
+        self._stage = stage
+
+    @hook_impl
+    def before_node_run(self, node, inputs: dict[str, Any]) -> None:
+        if self._mlflow is None:
+            return
+        stage = next((t for t in node.tags if t in STAGES), "other")
+        self._enter_stage(stage, node)
+        params = {k[len("params:"):]: v for k, v in inputs.items() if k.startswith("params:")}
+        flat = {k: str(v)[:500] for k, v in _flatten(params).items()}
+        if flat:
+            try:
+                self._mlflow.log_params(flat)
+            except Exception:  # the same key logged by two nodes of a stage with the same value is fine
+                logger.debug("parameters already logged for stage %s", stage)
+        self._node_start[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        if self._mlflow is None:
+            return
+        mlflow = self._mlflow
+        seconds = time.perf_counter() - self._node_start.pop(node.name, time.perf_counter())
+        mlflow.log_metric(f"seconds.{node.name}", seconds)
+        for name, value in outputs.items():
+            short = name.split(".")[-1]
+            if short.endswith("metrics") and isinstance(value, dict):
+                self._log_metrics(value)
+                mlflow.log_dict(value, f"{short}.json")
+            elif short.endswith(("_plot", "_report")) and self._catalog is not None:
+                path = getattr(self._catalog.get(name), "_path", None) if hasattr(self._catalog, "get") else None
+                if path is not None and Path(path).exists():
+                    mlflow.log_artifact(str(path))
+
+    def _log_metrics(self, metrics: dict[str, Any]) -> None:
+        for key, value in _flatten(metrics).items():
+            if isinstance(value, bool):
+                continue
+            if isinstance(value, (int, float)):
+                self._mlflow.log_metric(key, float(value))
+            elif isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+                for step, v in enumerate(value):
+                    self._mlflow.log_metric(key, float(v), step=step)
+
+    def _close(self, status: str) -> None:
+        if self._mlflow is None:
+            return
+        while self._mlflow.active_run() is not None:
+            self._mlflow.end_run(status=status)
+        self._mlflow = None
+        self._stage = None
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        self._close("FINISHED")
+
+    @hook_impl
+    def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+        self._close("FAILED")

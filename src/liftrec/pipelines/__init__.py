@@ -1,0 +1,1 @@
+"""The Kedro layer: thin nodes and declarative pipelines over ``liftrec.recsys``."""

@@ -1,0 +1,47 @@
+"""Parameters -> typed library configs, in one place, for the nodes and for validation before a run.
+
+Per-dataset defaults (``datasets.<name>``) are merged under the run's top-level overrides, so
+``--params=split.mode=quantiles`` works for any dataset. Every builder raises ConfigError naming
+the dotted parameter at fault.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from liftrec.recsys.config import from_dict
+from liftrec.recsys.errors import ConfigError
+
+
+def deep_merge(base: dict[str, Any] | None, override: dict[str, Any] | None) -> dict[str, Any]:
+    """``base`` updated recursively with ``override`` (neither is modified)."""
+    out = copy.deepcopy(base or {})
+    for k, v in (override or {}).items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def dataset_profile(dataset: str, datasets: dict[str, Any]) -> dict[str, Any]:
+    """The ``datasets.<name>`` entry, or a ConfigError listing the known dataset names."""
+    if dataset not in datasets:
+        raise ConfigError(f"parameter 'dataset': unknown dataset {dataset!r}; known: {sorted(datasets)}")
+    return datasets[dataset] or {}
+
+
+def task_of(dataset: str, datasets: dict[str, Any], task: str | None) -> str:
+    """The run's task: the ``task`` parameter when set, else the dataset's."""
+    t = task or dataset_profile(dataset, datasets).get("task", "ctr")
+    if t not in ("ctr", "topn"):
+        raise ConfigError(f"parameter 'task': expected 'ctr' or 'topn', got {t!r}")
+    return t
+
+
+def section(dataset: str, datasets: dict[str, Any], name: str, override: dict[str, Any] | None) -> dict[str, Any]:
+    """Merge ``datasets.<dataset>.<name>`` with the top-level ``<name>`` override mapping."""
+    return deep_merge(dataset_profile(dataset, datasets).get(name), override)
+
+
+def build(cls: type, d: dict[str, Any] | None, path: str):
+    """``from_dict`` with the dotted parameter path used in messages."""
+    return from_dict(cls, d or {}, path)
