@@ -68,7 +68,9 @@ def check_rows(rows: pd.DataFrame, pos: pd.DataFrame, k_labelled: int, k_retriev
     # Sorted by (user, ts, group, label desc): each positive is followed by its own negatives.
     keys = rows[[USER_ID, TS, GROUP_ID]].to_numpy()
     assert (np.diff(keys[:, 0]) >= 0).all()
-    assert np.array_equal(np.lexsort((-rows[LABEL].to_numpy(), keys[:, 2], keys[:, 1], keys[:, 0])), np.arange(len(rows)))
+    assert np.array_equal(
+        np.lexsort((-rows[LABEL].to_numpy(), keys[:, 2], keys[:, 1], keys[:, 0])), np.arange(len(rows))
+    )
     is_pos = rows[LABEL].to_numpy() == 1
     np.testing.assert_array_equal(rows[GROUP_ID][is_pos], rows[ROW_ID][is_pos])
     gp = rows.set_index(ROW_ID).loc[rows[GROUP_ID]]
@@ -76,7 +78,9 @@ def check_rows(rows: pd.DataFrame, pos: pd.DataFrame, k_labelled: int, k_retriev
         np.testing.assert_array_equal(gp[c].to_numpy(), rows[c].to_numpy())
     # Positives untouched, in order.
     cols = [c for c in pos.columns if c != ROW_ID]
-    pd.testing.assert_frame_equal(rows.loc[is_pos, cols].reset_index(drop=True), pos[cols].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        rows.loc[is_pos, cols].reset_index(drop=True), pos[cols].reset_index(drop=True)
+    )
     # Counts per positive per period.
     size = rows.groupby(GROUP_ID).size()
     per = rows.loc[is_pos].set_index(ROW_ID)[PERIOD]
@@ -194,8 +198,15 @@ def test_input_errors() -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"task": "rank"}, {"ctr_per_positive": 0}, {"topn_own_history_prob": 1.5}, {"keep_fraction": 0.0},
-     {"keep_fraction": 1.1}, {"retrieval_per_positive": -1}, {"negatives": 3}],
+    [
+        {"task": "rank"},
+        {"ctr_per_positive": 0},
+        {"topn_own_history_prob": 1.5},
+        {"keep_fraction": 0.0},
+        {"keep_fraction": 1.1},
+        {"retrieval_per_positive": -1},
+        {"negatives": 3},
+    ],
 )
 def test_config_validation(params: dict) -> None:
     with pytest.raises(ConfigError):
@@ -223,3 +234,13 @@ def test_property_rows_invariants(data: list, cut: int, task: str, k: int, k_ret
         grp_item = rows.set_index(ROW_ID).loc[rows[GROUP_ID], "item"].to_numpy()
         neg = rows[LABEL].to_numpy() == 0
         assert (rows["item"].to_numpy()[neg] != grp_item[neg]).all()
+
+
+def test_single_item_keeps_collisions_and_warns(caplog: pytest.LogCaptureFixture) -> None:
+    pos = positives(
+        np.array([1, 1, 2]), np.array([1, 5, 2]), np.array([4, 4, 4]), np.array([RETRIEVAL, TEST, TEST])
+    )
+    with caplog.at_level("WARNING"):
+        rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=0)
+    assert (rows["item"] == 4).all() and len(rows) == 6
+    assert "still show their positive's item" in caplog.text

@@ -38,10 +38,23 @@ def rows_table(spec: list[tuple[int, int, int, int]]) -> pd.DataFrame:
 
 
 R, P1, P3 = RETRIEVAL, TRAIN, TEST
-TINY = [
-    (1, 1, 1, R), (1, 1, 0, R), (1, 2, 1, R), (1, 2, 0, R), (1, 2, 1, R), (1, 2, 0, R),  # rows 0-5
-    (1, 3, 1, R), (1, 3, 0, R), (1, 5, 1, P1), (1, 5, 0, P1), (1, 7, 1, P3), (1, 7, 0, P3),  # rows 6-11
-    (2, 4, 1, P1), (2, 4, 0, P1), (2, 6, 1, P3), (2, 6, 0, P3),  # rows 12-15
+TINY = [  # (user, ts, label, period) in rows order; row i is the i-th tuple
+    (1, 1, 1, R),  # row 0
+    (1, 1, 0, R),  # row 1
+    (1, 2, 1, R),  # row 2
+    (1, 2, 0, R),  # row 3
+    (1, 2, 1, R),  # row 4
+    (1, 2, 0, R),  # row 5
+    (1, 3, 1, R),  # row 6
+    (1, 3, 0, R),  # row 7
+    (1, 5, 1, P1),  # row 8
+    (1, 5, 0, P1),  # row 9
+    (1, 7, 1, P3),  # row 10
+    (1, 7, 0, P3),  # row 11
+    (2, 4, 1, P1),  # row 12
+    (2, 4, 0, P1),  # row 13
+    (2, 6, 1, P3),  # row 14
+    (2, 6, 0, P3),  # row 15
 ]
 
 
@@ -69,7 +82,9 @@ def test_gather_windows_takes_the_last_entries_left_padded() -> None:
     pool = np.array([10, 11, 12, 13, 14])
     out = gather_windows(pool, np.array([0, 1, 2, 3]), np.array([5, 2, 2, 5]), 3)
     assert out.tolist() == [[12, 13, 14], [PAD, PAD, 11], [PAD, PAD, PAD], [PAD, 13, 14]]
-    assert gather_windows(np.array([], dtype=np.int64), np.array([0]), np.array([0]), 2).tolist() == [[PAD, PAD]]
+    assert gather_windows(np.array([], dtype=np.int64), np.array([0]), np.array([0]), 2).tolist() == [
+        [PAD, PAD]
+    ]
 
 
 def test_input_errors() -> None:
@@ -77,7 +92,9 @@ def test_input_errors() -> None:
     with pytest.raises(DataError, match="row_id"):
         build_windows(df.assign(**{ROW_ID: df[ROW_ID] + 1}), WindowConfig())
     with pytest.raises(DataError, match="sorted"):
-        build_windows(df.iloc[::-1].reset_index(drop=True).assign(**{ROW_ID: np.arange(len(df))}), WindowConfig())
+        build_windows(
+            df.iloc[::-1].reset_index(drop=True).assign(**{ROW_ID: np.arange(len(df))}), WindowConfig()
+        )
     bad = df.copy()
     bad.loc[11, PERIOD] = RETRIEVAL
     with pytest.raises(DataError, match="period"):
@@ -86,7 +103,9 @@ def test_input_errors() -> None:
         build_windows(df.drop(columns=PERIOD), WindowConfig())
 
 
-@pytest.mark.parametrize("params", [{"length": 0}, {"min_pretrain_len": 0}, {"length": 3, "min_pretrain_len": 4}, {"len": 3}])
+@pytest.mark.parametrize(
+    "params", [{"length": 0}, {"min_pretrain_len": 0}, {"length": 3, "min_pretrain_len": 4}, {"len": 3}]
+)
 def test_config_validation(params: dict) -> None:
     with pytest.raises(ConfigError):
         from_dict(WindowConfig, params, "windows")
@@ -99,7 +118,9 @@ def brute_force(rows: pd.DataFrame, L: int, min_len: int) -> tuple[list, list, l
     pool = [j for j in range(len(rows)) if p[j] == RETRIEVAL or lab[j] == 1]
     hist = [[j for j in pool if u[j] == u[r] and t[j] < t[r]][-L:] if L else [] for r in range(len(rows))]
     fut = [
-        [j for j in pool if u[j] == u[r] and t[j] > t[r] and p[j] == RETRIEVAL][:L] if p[r] == RETRIEVAL else []
+        [j for j in pool if u[j] == u[r] and t[j] > t[r] and p[j] == RETRIEVAL][:L]
+        if p[r] == RETRIEVAL
+        else []
         for r in range(len(rows))
     ]
     seqs = []
@@ -123,12 +144,23 @@ def rows_tables(draw: st.DrawFn) -> tuple[pd.DataFrame, int, int]:
     cuts = sorted(draw(st.lists(st.integers(0, 10), min_size=3, max_size=3)))
     period = np.searchsorted(np.array(cuts), ts, side="right").astype(np.int8)
     pos = pd.DataFrame(
-        {USER_ID: users, TS: ts, LABEL: np.ones(n, np.int8), PERIOD: period, "user": users, "item": items,
-         "category": items % 3 + 1}
+        {
+            USER_ID: users,
+            TS: ts,
+            LABEL: np.ones(n, np.int8),
+            PERIOD: period,
+            "user": users,
+            "item": items,
+            "category": items % 3 + 1,
+        }
     ).sort_values([USER_ID, TS], kind="stable")
     task = draw(st.sampled_from(["ctr", "topn"]))
-    cfg = NegativeConfig(task=task, ctr_per_positive=draw(st.integers(1, 2)), topn_per_positive=draw(st.integers(1, 3)),
-                         retrieval_per_positive=draw(st.integers(0, 2)))
+    cfg = NegativeConfig(
+        task=task,
+        ctr_per_positive=draw(st.integers(1, 2)),
+        topn_per_positive=draw(st.integers(1, 3)),
+        retrieval_per_positive=draw(st.integers(0, 2)),
+    )
     rows = sample_negatives(pos, SCHEMA, cfg, seed=draw(st.integers(0, 1000)))
     L = draw(st.integers(1, 5))
     return rows, L, draw(st.integers(1, L))
@@ -169,3 +201,21 @@ def test_property_no_temporal_leakage(case: tuple[pd.DataFrame, int, int]) -> No
     # Exactly the windows of the definition.
     ref_hist, ref_fut, ref_seqs = brute_force(rows, L, min_len)
     assert unpad(hist) == ref_hist and unpad(fut) == ref_fut and unpad(seq) == ref_seqs
+
+
+def test_synthetic_end_to_end_windows_do_not_leak() -> None:
+    from liftrec.recsys.data.split import SplitConfig, split_by_time
+    from liftrec.recsys.data.synthetic import SyntheticConfig, generate_synthetic
+
+    df, schema = generate_synthetic(SyntheticConfig(num_users=200, interactions_per_user=30), seed=0)
+    rows = sample_negatives(split_by_time(df, SplitConfig())[0], schema, NegativeConfig(), seed=0)
+    w = build_windows(rows, WindowConfig(length=8))
+    u, t, p = rows[USER_ID].to_numpy(), rows[TS].to_numpy(), rows[PERIOD].to_numpy()
+    r = np.arange(len(rows))[:, None]
+    for lo, hi, later in (("hist_lo", "hist_hi", False), ("fut_lo", "fut_hi", True)):
+        m = gather_windows(w["pool_index"], w[lo], w[hi], 8)
+        rr, ok = np.broadcast_to(r, m.shape)[m != PAD], m[m != PAD]
+        assert len(ok) > 0 and (u[ok] == u[rr]).all()
+        assert ((t[ok] > t[rr]) & (p[ok] == RETRIEVAL)).all() if later else (t[ok] < t[rr]).all()
+    pool = rows.iloc[w["pool_index"]]  # later-period negatives never enter a history
+    assert ((pool[LABEL] == 1) | (pool[PERIOD] == RETRIEVAL)).all()

@@ -64,7 +64,9 @@ def test_iso_time_points_with_offsets() -> None:
 
 def test_empty_period_names_period_boundaries_and_range() -> None:
     df = table(list(range(1511539200, 1511539200 + 1000)))
-    cfg = SplitConfig(mode="time_points", time_points=("2017-11-25T00:10:00+08:00", "2018-01-01T00:00:00+08:00"))
+    cfg = SplitConfig(
+        mode="time_points", time_points=("2017-11-25T00:10:00+08:00", "2018-01-01T00:00:00+08:00")
+    )
     with pytest.raises(DataError) as err:
         split_by_time(df, cfg)
     msg = str(err.value)
@@ -106,7 +108,9 @@ def test_config_validation(params: dict, match: str) -> None:
 
 
 def test_config_from_yaml_like_dict() -> None:
-    cfg = from_dict(SplitConfig, {"mode": "time_points", "time_points": ["2017-12-02T00:00:00+08:00", 1512230400]})
+    cfg = from_dict(
+        SplitConfig, {"mode": "time_points", "time_points": ["2017-12-02T00:00:00+08:00", 1512230400]}
+    )
     assert cfg.time_points == ("2017-12-02T00:00:00+08:00", 1512230400)
 
 
@@ -117,7 +121,9 @@ def test_config_from_yaml_like_dict() -> None:
     gap=st.floats(0.05, 0.35),
     vf=st.floats(0.05, 0.95),
 )
-def test_property_periods_follow_global_half_open_boundaries(ts: list[int], q0: float, gap: float, vf: float) -> None:
+def test_property_periods_follow_global_half_open_boundaries(
+    ts: list[int], q0: float, gap: float, vf: float
+) -> None:
     df = table(ts)
     cfg = SplitConfig(quantiles=(q0, q0 + gap), valid_fraction=vf)
     try:
@@ -136,3 +142,4 @@ def test_property_periods_follow_global_half_open_boundaries(ts: list[int], q0: 
         assert t[p == a].max() < t[p == a + 1].min()
     assert sum(summary["rows"].values()) == len(df)
     pd.testing.assert_frame_equal(out.drop(columns=PERIOD), df)
+    assert PERIOD not in df.columns  # the input is left untouched

@@ -76,7 +76,9 @@ class NegativeConfig:
         check(self.retrieval_per_positive >= 0, "retrieval_per_positive", "must be >= 0")
         for name in ("ctr_own_history_prob", "topn_own_history_prob"):
             check(0.0 <= getattr(self, name) <= 1.0, name, f"must be in [0, 1], got {getattr(self, name)}")
-        check(0.0 < self.keep_fraction <= 1.0, "keep_fraction", f"must be in (0, 1], got {self.keep_fraction}")
+        check(
+            0.0 < self.keep_fraction <= 1.0, "keep_fraction", f"must be in (0, 1], got {self.keep_fraction}"
+        )
 
     @property
     def per_positive(self) -> int:
@@ -103,7 +105,9 @@ def item_tuples(df: pd.DataFrame, item_fields: tuple[str, ...]) -> tuple[np.ndar
         codes, uniques = pd.factorize(df[f].to_numpy())
         # Re-factorise after every field so the mixed-radix key stays below n_rows**2 (no overflow).
         key, _ = pd.factorize(key * len(uniques) + codes)
-    _, first = np.unique(key, return_index=True)
+    # factorize numbers tuples in order of first appearance: a first appearance raises the running max.
+    top = np.maximum.accumulate(key)
+    first = np.flatnonzero(np.concatenate([[True], top[1:] > top[:-1]])) if len(key) else key
     tuples = np.stack([df[f].to_numpy(dtype=np.int64)[first] for f in item_fields], axis=1)
     return key.astype(np.int64), tuples
 
@@ -188,7 +192,9 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
         neg[bad] = draw(bad, own[bad])
     left = int((tuples[neg, item_col] == pos_item[owner]).sum())
     if left:
-        logger.warning("negatives: %d negatives still show their positive's item (too few distinct items)", left)
+        logger.warning(
+            "negatives: %d negatives still show their positive's item (too few distinct items)", left
+        )
 
     counts = 1 + k
     start = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -211,4 +217,4 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
             col[~is_pos] = tuples[neg, schema.item_fields.index(c)]
         out[c] = col
     logger.info("negatives (%s): %d positives -> %d rows", cfg.task, n, len(src))
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)  # no block consolidation (a full copy at 100 M rows)

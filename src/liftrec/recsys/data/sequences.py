@@ -73,7 +73,9 @@ def _validate(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     if not ((u[1:] > u[:-1]) | (same & (t[1:] >= t[:-1]))).all():
         raise DataError("windows: rows must be sorted by (user_id, ts)", column=TS)
     if (same & (p[1:] < p[:-1])).any():
-        raise DataError("windows: period decreases in time within a user; periods must come from a global split")
+        raise DataError(
+            "windows: period decreases in time within a user; periods must come from a global split"
+        )
     return u, t, p, lab
 
 

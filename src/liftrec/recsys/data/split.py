@@ -76,7 +76,11 @@ class SplitConfig:
     valid_fraction: float = 0.1
 
     def __post_init__(self) -> None:
-        check(self.mode in ("time_points", "quantiles"), "mode", f"must be time_points or quantiles, got {self.mode!r}")
+        check(
+            self.mode in ("time_points", "quantiles"),
+            "mode",
+            f"must be time_points or quantiles, got {self.mode!r}",
+        )
         q = tuple(self.quantiles)
         check(len(q) == 2, "quantiles", f"needs exactly 2 values (train, test start), got {list(q)}")
         check(0 < q[0] < q[1] < 1, "quantiles", f"must be strictly increasing inside (0, 1), got {list(q)}")
@@ -84,7 +88,11 @@ class SplitConfig:
         if self.mode == "time_points":
             tp = self.time_points
             check(tp is not None, "time_points", "required when mode = time_points")
-            check(len(tp) == 2, "time_points", f"needs exactly 2 values (train_start, test_start), got {list(tp)}")
+            check(
+                len(tp) == 2,
+                "time_points",
+                f"needs exactly 2 values (train_start, test_start), got {list(tp)}",
+            )
             a, b = (parse_time_point(v, f"time_points[{i}]") for i, v in enumerate(tp))
             check(a < b, "time_points", f"must be increasing, got {list(tp)} = {a}, {b}")
 
@@ -117,7 +125,9 @@ def compute_boundaries(ts: np.ndarray, cfg: SplitConfig) -> tuple[int, int, int]
     return train_start, valid_start, test_start
 
 
-def split_by_time(df: pd.DataFrame, cfg: SplitConfig, time_unit: str = "s") -> tuple[pd.DataFrame, dict[str, Any]]:
+def split_by_time(
+    df: pd.DataFrame, cfg: SplitConfig, time_unit: str = "s"
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Add the PERIOD column (global time split) and summarise the split.
 
     Args:
@@ -139,7 +149,7 @@ def split_by_time(df: pd.DataFrame, cfg: SplitConfig, time_unit: str = "s") -> t
     ts = df[TS].to_numpy(dtype=np.int64)
     bounds = compute_boundaries(ts, cfg)
     period = np.searchsorted(np.asarray(bounds, dtype=np.int64), ts, side="right").astype(np.int8)
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: adding a column leaves the input untouched
     out[PERIOD] = period
 
     names = list(PERIODS)
@@ -158,13 +168,18 @@ def split_by_time(df: pd.DataFrame, cfg: SplitConfig, time_unit: str = "s") -> t
     }
     empty = [n for n in names if rows[PERIODS[n]] == 0]
     if empty:
-        b = ", ".join(f"{k}={v} ({summary['boundaries_iso'][k] or 'raw'})" for k, v in summary["boundaries"].items())
-        rng = f"[{lo} ({summary['time_range_iso'][0] or 'raw'}), {hi} ({summary['time_range_iso'][1] or 'raw'})]"
+        b = ", ".join(
+            f"{k}={v} ({summary['boundaries_iso'][k] or 'raw'})" for k, v in summary["boundaries"].items()
+        )
+        lo_iso, hi_iso = (x or "raw" for x in summary["time_range_iso"])
+        rng = f"[{lo} ({lo_iso}), {hi} ({hi_iso})]"
         hint = (
             "set split.mode=quantiles (or move split.time_points inside the data)"
             if cfg.mode == "time_points"
             else "spread split.quantiles / split.valid_fraction, or check that the timestamps vary"
         )
-        raise DataError(f"split: period '{empty[0]}' is empty; boundaries {b}; data time range {rng}; {hint}", column=TS)
+        raise DataError(
+            f"split: period '{empty[0]}' is empty; boundaries {b}; data time range {rng}; {hint}", column=TS
+        )
     logger.info("split %s: rows %s", summary["boundaries_iso"], summary["rows"])
     return out, summary
