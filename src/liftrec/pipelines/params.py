@@ -45,3 +45,31 @@ def section(dataset: str, datasets: dict[str, Any], name: str, override: dict[st
 def build(cls: type, d: dict[str, Any] | None, path: str):
     """``from_dict`` with the dotted parameter path used in messages."""
     return from_dict(cls, d or {}, path)
+
+
+def validate_parameters(params: dict[str, Any]) -> None:
+    """Build every stage's typed config from the run's parameters; raise ConfigError on the first problem.
+
+    Called by a hook before any node runs, so a typo or an out-of-range value costs no work.
+    """
+    from liftrec.recsys.data.loaders import LoaderConfig
+    from liftrec.recsys.data.negatives import NegativeConfig
+    from liftrec.recsys.data.sequences import WindowConfig
+    from liftrec.recsys.data.split import SplitConfig
+    from liftrec.recsys.data.synthetic import SyntheticConfig
+
+    dataset = params.get("dataset")
+    datasets = params.get("datasets") or {}
+    dataset_profile(dataset, datasets)
+    task = task_of(dataset, datasets, params.get("task"))
+    build(LoaderConfig, params.get("ingest"), "ingest")
+    build(SyntheticConfig, params.get("synthetic"), "synthetic")
+    build(SplitConfig, section(dataset, datasets, "split", params.get("split")), "split")
+    build(NegativeConfig, {**(params.get("negatives") or {}), "task": task}, "negatives")
+    build(WindowConfig, params.get("windows"), "windows")
+    for hook in _STAGE_VALIDATORS:
+        hook(params)
+
+
+# Later stages register their validators here (see each stage's params builder).
+_STAGE_VALIDATORS: list = []
