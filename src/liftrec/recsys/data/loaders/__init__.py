@@ -61,7 +61,11 @@ def _resolve_fields(spec: DatasetSpec, cfg: LoaderConfig) -> tuple[tuple[str, ..
     if cfg.fields is None:
         return spec.default_fields, False
     unknown = [f for f in cfg.fields if f not in spec.available]
-    check(not unknown, "ingest.fields", f"unknown field(s) {unknown} for {spec.name}; available: {list(spec.available)}")
+    check(
+        not unknown,
+        "ingest.fields",
+        f"unknown field(s) {unknown} for {spec.name}; available: {list(spec.available)}",
+    )
     for side, name in (("user", spec.user_field), ("item", spec.item_field)):
         check(name in cfg.fields, "ingest.fields", f"must include the {side} field '{name}' of {spec.name}")
     return tuple(cfg.fields), True
@@ -70,7 +74,11 @@ def _resolve_fields(spec: DatasetSpec, cfg: LoaderConfig) -> tuple[tuple[str, ..
 def _resolve_query(spec: DatasetSpec, cfg: LoaderConfig, fields: tuple[str, ...]) -> tuple[str, ...]:
     if cfg.query_fields is None:
         query = tuple(f for f in fields if f in spec.default_query)
-        check(bool(query), "ingest.query_fields", f"none of the default query fields {spec.default_query} is in {fields}")
+        check(
+            bool(query),
+            "ingest.query_fields",
+            f"none of the default query fields {spec.default_query} is in {fields}",
+        )
         return query
     missing = [f for f in cfg.query_fields if f not in fields]
     check(not missing, "ingest.query_fields", f"{missing} not among the loaded fields {list(fields)}")
@@ -101,7 +109,12 @@ def load_raw(dataset: str, raw_dir: str | Path, cfg: LoaderConfig) -> tuple[pd.D
     hi = parse_time_bound(cfg.ts_max, "ingest.ts_max")
     window = (spec.default_window[0] if lo is None else lo, spec.default_window[1] if hi is None else hi)
     if window[0] is not None and window[1] is not None:
-        check(window[0] < window[1], "ingest.ts_max", f"time window {window} is empty")
+        check(
+            window[0] < window[1],
+            "ingest.ts_max",
+            f"time window [{window[0]}, {window[1]}) is empty (a bound left null takes {dataset}'s default "
+            f"{list(spec.default_window)})",
+        )
     ts, columns, fields, extra = _LOADERS[dataset].load(Path(raw_dir), fields, explicit, window, cfg)
     query = _resolve_query(spec, cfg, fields)
     extra = {"window": list(window), **extra}

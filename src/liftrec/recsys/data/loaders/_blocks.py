@@ -100,29 +100,42 @@ def collect(
                 text.setdefault(name, []).append(pc.dictionary_encode(kept))
         del out
     collected = Collected(
-        ts=np.concatenate(ts_parts), numeric={}, text=text, rows_read=rows_read,
+        ts=np.concatenate(ts_parts),
+        numeric={},
+        text=text,
+        rows_read=rows_read,
     )
     del ts_parts
     for name in list(numeric):
         collected.numeric[name] = np.concatenate(numeric.pop(name))  # one column at a time: low peak
+    # Arrow's allocator keeps freed block buffers for reuse; hand them back before the encoding phase.
+    pa.default_memory_pool().release_unused()
     return collected
 
 
-def vocab_codes(values: pa.Array, vocab: tuple[str, ...], first: int, column: str, loc: Locator) -> np.ndarray:
+def vocab_codes(
+    values: pa.Array, vocab: tuple[str, ...], first: int, column: str, loc: Locator
+) -> np.ndarray:
     """1-based index of each value in ``vocab`` (int8); an unknown value raises naming its line."""
     idx = pc.index_in(values, value_set=pa.array(vocab))
     if idx.null_count:
         i = int(np.argmax(pc.is_null(idx).to_numpy(zero_copy_only=False)))
-        raise loc.error(first + i, column, f"unknown category value {values[i].as_py()!r}; allowed: {list(vocab)}")
+        raise loc.error(
+            first + i, column, f"unknown category value {values[i].as_py()!r}; allowed: {list(vocab)}"
+        )
     return (idx.to_numpy() + 1).astype(np.int8)
 
 
-def check_allowed(values: np.ndarray, allowed: tuple[int, ...], first: int, column: str, loc: Locator) -> None:
+def check_allowed(
+    values: np.ndarray, allowed: tuple[int, ...], first: int, column: str, loc: Locator
+) -> None:
     """Raise on the first value of ``values`` not in ``allowed``, naming its line."""
     bad = ~np.isin(values, allowed)
     if bad.any():
         i = int(np.argmax(bad))
-        raise loc.error(first + i, column, f"unknown category value {int(values[i])}; allowed: {list(allowed)}")
+        raise loc.error(
+            first + i, column, f"unknown category value {int(values[i])}; allowed: {list(allowed)}"
+        )
 
 
 def int_column(batch: pa.RecordBatch, name: str, dtype: type = np.int32) -> np.ndarray:
@@ -134,7 +147,13 @@ def int_column(batch: pa.RecordBatch, name: str, dtype: type = np.int32) -> np.n
 
 
 def day_ts(
-    year: np.ndarray, month: np.ndarray, day: np.ndarray, first: int, column: str, loc: Locator, what: str,
+    year: np.ndarray,
+    month: np.ndarray,
+    day: np.ndarray,
+    first: int,
+    column: str,
+    loc: Locator,
+    what: str,
     utc_offset_s: int = 8 * 3600,
 ) -> np.ndarray:
     """Unix seconds of local midnight of each (year, month, day); an impossible date raises naming its line.
@@ -148,7 +167,9 @@ def day_ts(
     bad = (month < 1) | (month > 12) | (day < 1) | (day > days_in_month)
     if bad.any():
         i = int(np.argmax(bad))
-        raise loc.error(first + i, column, f"not a valid date ({what}): month {int(month[i])}, day {int(day[i])}")
+        raise loc.error(
+            first + i, column, f"not a valid date ({what}): month {int(month[i])}, day {int(day[i])}"
+        )
     days = start.astype(np.int64) + (day.astype(np.int64) - 1)
     return days * 86400 - utc_offset_s
 

@@ -62,8 +62,14 @@ class CsvFormat:
     def select(self, names: list[str]) -> CsvFormat:
         """The same layout reading only ``names`` (all other columns skipped)."""
         return CsvFormat(
-            self.columns, {n: self.types[n] for n in names}, self.delimiter, self.header, self.encoding,
-            self.double_sep, self.layout, self.expect,
+            self.columns,
+            {n: self.types[n] for n in names},
+            self.delimiter,
+            self.header,
+            self.encoding,
+            self.double_sep,
+            self.layout,
+            self.expect,
         )
 
     def describe(self, column: str) -> str:
@@ -85,7 +91,8 @@ def require_file(raw_dir: Path, name: str) -> Path:
     if not path.is_file():
         present = sorted(p.name for p in raw_dir.iterdir())[:10]
         raise DataError(
-            f"expected file '{name}' in folder '{raw_dir}', not found (the folder holds {present})", path=str(path)
+            f"expected file '{name}' in folder '{raw_dir}', not found (the folder holds {present})",
+            path=str(path),
         )
     return path
 
@@ -148,14 +155,23 @@ def iter_batches(path: Path, fmt: CsvFormat, block_size: int) -> Iterator[tuple[
     if fmt.header:
         expected = fmt.delimiter.join(fmt.columns)
         if head.strip() != expected:
-            raise DataError(f"expected the header '{expected}', got '{head[:200]}'", path=str(path), line=1)
+            hint = f" (wrong separator? expected {fmt.sep_label})" if fmt.delimiter not in head else ""
+            raise DataError(
+                f"expected the header '{expected}', got '{head[:200]}'{hint}", path=str(path), line=1
+            )
     read = pacsv.ReadOptions(
-        column_names=list(fmt.columns), skip_rows=1 if fmt.header else 0, block_size=block_size, encoding=fmt.encoding
+        column_names=list(fmt.columns),
+        skip_rows=1 if fmt.header else 0,
+        block_size=block_size,
+        encoding=fmt.encoding,
     )
     parse = pacsv.ParseOptions(delimiter=fmt.delimiter, quote_char=False)
     convert = pacsv.ConvertOptions(
-        column_types=fmt.types, include_columns=list(fmt.types), null_values=list(NULL_VALUES),
-        strings_can_be_null=False, quoted_strings_can_be_null=False,
+        column_types=fmt.types,
+        include_columns=list(fmt.types),
+        null_values=list(NULL_VALUES),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
     )
     rows = 0
     try:
@@ -181,8 +197,10 @@ def _diagnose(path: Path, fmt: CsvFormat, message: str) -> DataError:
         if got_fields == 1:
             hint = f" (wrong separator? the fields must be separated by {fmt.sep_label})"
         return DataError(
-            f"expected {fmt.n_fields} fields separated by {fmt.sep_label} ('{fmt.layout}'), got {got_fields}{hint}",
-            path=str(path), line=line,
+            f"expected {fmt.n_fields} fields separated by {fmt.sep_label} ('{fmt.layout}'), "
+            f"got {got_fields}{hint}",
+            path=str(path),
+            line=line,
         )
     m = re.search(r"In CSV column #(\d+)", message)
     if m and int(m.group(1)) < len(fmt.columns):
@@ -191,7 +209,9 @@ def _diagnose(path: Path, fmt: CsvFormat, message: str) -> DataError:
         loc = Locator(path, fmt)
         line = loc.line_of_row(row) if row is not None else None
         shown = f"got {value!r}" if value is not None else f"({message})"
-        return DataError(f"expected {fmt.describe(column)}, {shown}", path=str(path), line=line, column=column)
+        return DataError(
+            f"expected {fmt.describe(column)}, {shown}", path=str(path), line=line, column=column
+        )
     return DataError(f"cannot parse the file ({message}); expected lines like '{fmt.layout}'", path=str(path))
 
 
@@ -206,7 +226,11 @@ def _scan_lines(path: Path, delimiter: str) -> Iterator[tuple[int, np.ndarray, n
             if not data:
                 if buf:  # a last line without a line break
                     arr = np.frombuffer(buf, np.uint8)
-                    yield line0, np.array([arr.size - int(arr[-1] == 13)]), np.array([np.count_nonzero(arr == sep)])
+                    yield (
+                        line0,
+                        np.array([arr.size - int(arr[-1] == 13)]),
+                        np.array([np.count_nonzero(arr == sep)]),
+                    )
                 return
             arr = np.frombuffer(buf, np.uint8)
             breaks = np.flatnonzero(arr == 10)
@@ -262,7 +286,7 @@ def _find_bad_value(path: Path, fmt: CsvFormat, column: str) -> tuple[int | None
                     lo = mid
                 else:
                     hi = mid
-            return first + lo, values[lo].as_py().decode("utf8", errors="replace")
+            return first + lo, values[lo].as_py().decode("utf8", errors="backslashreplace")
     except DataError:
         pass
     return None, None

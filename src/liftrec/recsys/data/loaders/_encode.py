@@ -120,7 +120,9 @@ def join_side(
     pos = pd.Index(side["k"]).get_indexer(key_uniques)
     hit = pos >= 0
     if not hit.all():
-        logger.warning("%s: %d of %d keys have no entry in the side file (code 0)", what, int((~hit).sum()), pos.size)
+        logger.warning(
+            "%s: %d of %d keys have no entry in the side file (code 0)", what, int((~hit).sum()), pos.size
+        )
     per_key = np.full(pos.size, None, dtype=object)
     per_key[hit] = side["v"].to_numpy(dtype=object)[pos[hit]]
     per_key_codes, card = small_codes(pd.Series(per_key, dtype=object))
@@ -165,8 +167,10 @@ def build_frame(
         (interactions DataFrame, Schema).
     """
     if ts.size == 0:
+        lo, hi = (extra.get("window") or [None, None])[:2]
+        shown = [None if t is None else pd.Timestamp(t, unit="s", tz="UTC").isoformat() for t in (lo, hi)]
         raise DataError(
-            f"{spec.name}: no interaction left inside the time window {extra.get('window')} "
+            f"{spec.name}: no interaction inside the time window [{shown[0]}, {shown[1]}) "
             f"({extra.get('raw_rows')} rows read); check ingest.ts_min / ingest.ts_max"
         )
     ts = ts.astype(np.int64, copy=False)
@@ -202,7 +206,9 @@ def build_frame(
     )
     logger.info(
         "%s: %d interactions, %d users, fields %s",
-        spec.name, n, schema.cardinalities[fields.index(spec.user_field)] - 1,
+        spec.name,
+        n,
+        schema.cardinalities[fields.index(spec.user_field)] - 1,
         dict(zip(fields, schema.cardinalities, strict=True)),
     )
     return frame, schema

@@ -42,7 +42,11 @@ _COLUMN = {"user": "use_ID", "seller": "sel_ID", "item": "ite_ID", "category": "
 
 
 def load(
-    raw_dir: Path, fields: tuple[str, ...], explicit: bool, window: tuple[int | None, int | None], cfg: LoaderConfig
+    raw_dir: Path,
+    fields: tuple[str, ...],
+    explicit: bool,
+    window: tuple[int | None, int | None],
+    cfg: LoaderConfig,
 ) -> tuple[np.ndarray, dict[str, Encoded], tuple[str, ...], dict]:
     """Read the Alipay log; see :func:`liftrec.recsys.data.loaders.load_raw`."""
     path = require_file(raw_dir, FILE)

@@ -40,9 +40,14 @@ def parse_time_bound(value: str | int | None, path: str) -> int | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(
-            f"parameter '{path}': {value!r} is neither unix seconds nor ISO-8601 (e.g. 2017-11-25T00:00+08:00)"
+            f"parameter '{path}': {value!r} is neither unix seconds nor ISO-8601 "
+            "(e.g. 2017-11-25T00:00+08:00)"
         ) from None
-    check(moment.tzinfo is not None, path, f"{value!r} has no UTC offset; write e.g. '{text}+08:00' or '{text}Z'")
+    check(
+        moment.tzinfo is not None,
+        path,
+        f"{value!r} has no UTC offset; write e.g. '{text}+08:00' or '{text}Z'",
+    )
     return int(moment.timestamp())
 
 
@@ -72,8 +77,14 @@ class LoaderConfig:
     tmall_year: int = TMALL_YEAR
 
     def __post_init__(self) -> None:
-        check(self.block_size >= 1 << 16, "ingest.block_size", f"must be at least 65536 bytes, got {self.block_size}")
-        check(self.block_size <= 1 << 30, "ingest.block_size", f"must be at most 1 GiB, got {self.block_size}")
+        check(
+            self.block_size >= 1 << 16,
+            "ingest.block_size",
+            f"must be at least 65536 bytes, got {self.block_size}",
+        )
+        check(
+            self.block_size <= 1 << 30, "ingest.block_size", f"must be at most 1 GiB, got {self.block_size}"
+        )
         check(1970 <= self.tmall_year <= 2100, "ingest.tmall_year", f"must be a year, got {self.tmall_year}")
         for name in ("fields", "query_fields"):
             value = getattr(self, name)
@@ -84,4 +95,6 @@ class LoaderConfig:
         lo = parse_time_bound(self.ts_min, "ingest.ts_min")
         hi = parse_time_bound(self.ts_max, "ingest.ts_max")
         if lo is not None and hi is not None:
-            check(lo < hi, "ingest.ts_max", f"must be later than ts_min ({self.ts_min!r}), got {self.ts_max!r}")
+            check(
+                lo < hi, "ingest.ts_max", f"must be later than ts_min ({self.ts_min!r}), got {self.ts_max!r}"
+            )

@@ -44,8 +44,14 @@ SPEC = DatasetSpec(
 _TEXT = pa.string()
 FORMAT = CsvFormat(
     columns=("userid", "timestamp", "artid", "artname", "traid", "traname"),
-    types={"userid": _TEXT, "timestamp": pa.timestamp("s", tz="UTC"), "artid": _TEXT, "artname": _TEXT,
-           "traid": _TEXT, "traname": _TEXT},
+    types={
+        "userid": _TEXT,
+        "timestamp": pa.timestamp("s", tz="UTC"),
+        "artid": _TEXT,
+        "artname": _TEXT,
+        "traid": _TEXT,
+        "traname": _TEXT,
+    },
     delimiter="\t",
     layout="userid<TAB>timestamp<TAB>artid<TAB>artname<TAB>traid<TAB>traname "
     "(e.g. user_000001<TAB>2009-05-04T23:08:57Z<TAB><mbid><TAB>Deep Dish<TAB><mbid><TAB>Track)",
@@ -55,7 +61,8 @@ PROFILE_FORMAT = CsvFormat(
     types={"#id": _TEXT, "gender": _TEXT, "age": _TEXT, "country": _TEXT},
     delimiter="\t",
     header=True,
-    layout="#id<TAB>gender<TAB>age<TAB>country<TAB>registered (e.g. user_000001<TAB>m<TAB><TAB>Japan<TAB>Aug 13, 2006)",
+    layout="#id<TAB>gender<TAB>age<TAB>country<TAB>registered "
+    "(e.g. user_000001<TAB>m<TAB><TAB>Japan<TAB>Aug 13, 2006)",
 )
 _NULL = pa.scalar(None, pa.string())
 
@@ -75,7 +82,11 @@ def _track_key(batch: pa.RecordBatch, artist: pa.Array) -> pa.Array:
 
 
 def load(
-    raw_dir: Path, fields: tuple[str, ...], explicit: bool, window: tuple[int | None, int | None], cfg: LoaderConfig
+    raw_dir: Path,
+    fields: tuple[str, ...],
+    explicit: bool,
+    window: tuple[int | None, int | None],
+    cfg: LoaderConfig,
 ) -> tuple[np.ndarray, dict[str, Encoded], tuple[str, ...], dict]:
     """Read the listening log (and profile); see :func:`liftrec.recsys.data.loaders.load_raw`."""
     path = require_file(raw_dir, FILE)
@@ -84,7 +95,9 @@ def load(
     if wanted and not (raw_dir / PROFILE).is_file():
         if explicit:
             require_file(raw_dir, PROFILE)
-        logger.warning("lastfm-1k: %s not found in %s; dropping the profile fields %s", PROFILE, raw_dir, wanted)
+        logger.warning(
+            "lastfm-1k: %s not found in %s; dropping the profile fields %s", PROFILE, raw_dir, wanted
+        )
         fields = tuple(f for f in fields if f not in wanted)
         extra["dropped_fields"], wanted = wanted, []
     names = ["userid", "timestamp"]
@@ -119,7 +132,9 @@ def load(
         extra["files"].append(PROFILE)
         profile = _profile(raw_dir / PROFILE, cfg.block_size)
         for f in wanted:
-            columns[f] = join_side(user_uniques, columns["user"][0], profile["#id"], profile[f], f"lastfm-1k {f}")
+            columns[f] = join_side(
+                user_uniques, columns["user"][0], profile["#id"], profile[f], f"lastfm-1k {f}"
+            )
     return got.ts, columns, fields, extra
 
 
@@ -132,7 +147,9 @@ def _profile(path: Path, block_size: int) -> dict[str, np.ndarray]:
         bad = pc.invert(pc.is_in(gender, pa.array(("", *GENDERS)))).to_numpy(zero_copy_only=False)
         if bad.any():
             i = int(np.argmax(bad))
-            raise loc.error(first + i, "gender", f"unknown category value {gender[i].as_py()!r}; allowed: {list(GENDERS)}")
+            raise loc.error(
+                first + i, "gender", f"unknown category value {gender[i].as_py()!r}; allowed: {list(GENDERS)}"
+            )
         age = batch.column("age")
         bad = pc.invert(pc.match_substring_regex(age, r"^\s*\d*\s*$")).to_numpy(zero_copy_only=False)
         if bad.any():
@@ -143,5 +160,7 @@ def _profile(path: Path, block_size: int) -> dict[str, np.ndarray]:
     out = {}
     for c, values in parts.items():
         cleaned = [v.strip() or None for v in values]
-        out[c] = np.array([int(v) if v is not None else None for v in cleaned] if c == "age" else cleaned, dtype=object)
+        out[c] = np.array(
+            [int(v) if v is not None else None for v in cleaned] if c == "age" else cleaned, dtype=object
+        )
     return out

@@ -30,8 +30,25 @@ from liftrec.recsys.errors import DataError
 
 USER_SIDE = ("gender", "age", "occupation", "zip")
 GENRES_100K = (
-    "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",
-    "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller", "War", "Western",
+    "unknown",
+    "Action",
+    "Adventure",
+    "Animation",
+    "Children's",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Fantasy",
+    "Film-Noir",
+    "Horror",
+    "Musical",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Thriller",
+    "War",
+    "Western",
 )
 
 
@@ -61,7 +78,8 @@ def _read_small(path: Path, sep: str, n_parts: int, layout: str, at_least: bool 
         if len(parts) < n_parts or (not at_least and len(parts) > n_parts):
             raise DataError(
                 f"expected {n_parts} fields separated by {sep!r} ('{layout}'), got {len(parts)}",
-                path=str(path), line=number,
+                path=str(path),
+                line=number,
             )
         rows.append([number, *parts])
     return rows
@@ -71,12 +89,19 @@ def _int(value: str, path: Path, line: int, column: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise DataError(f"expected an integer, got {value!r}", path=str(path), line=line, column=column) from None
+        raise DataError(
+            f"expected an integer, got {value!r}", path=str(path), line=line, column=column
+        ) from None
 
 
 def _gender(value: str, path: Path, line: int) -> str:
     if value not in ("M", "F"):
-        raise DataError(f"unknown category value {value!r}; allowed: ['M', 'F']", path=str(path), line=line, column="gender")
+        raise DataError(
+            f"unknown category value {value!r}; allowed: ['M', 'F']",
+            path=str(path),
+            line=line,
+            column="gender",
+        )
     return value
 
 
@@ -93,7 +118,11 @@ class MovieLens:
     parse_movies: Callable[[Path], dict[str, list]]
 
     def load(
-        self, raw_dir: Path, fields: tuple[str, ...], explicit: bool, window: tuple[int | None, int | None],
+        self,
+        raw_dir: Path,
+        fields: tuple[str, ...],
+        explicit: bool,
+        window: tuple[int | None, int | None],
         cfg: LoaderConfig,
     ) -> tuple[np.ndarray, dict[str, Encoded], tuple[str, ...], dict]:
         """Read ratings and the side files the fields need; see ``load_raw``."""
@@ -113,12 +142,18 @@ class MovieLens:
             for c in seps:  # 'a:b' inside a field would shift columns: the gaps must stay empty
                 bad = pc.not_equal(batch.column(c), "").to_numpy(zero_copy_only=False)
                 if bad.any():
-                    raise loc.error(first + int(np.argmax(bad)), None, f"expected fields separated by '::' ({self.fmt.layout})")
+                    raise loc.error(
+                        first + int(np.argmax(bad)),
+                        None,
+                        f"expected fields separated by '::' ({self.fmt.layout})",
+                    )
             rating = batch.column(rating_col).to_numpy()
             check_allowed(rating, (1, 2, 3, 4, 5), first, rating_col, loc)
             return {
-                "ts": batch.column(ts_col).to_numpy(), "user": batch.column(user_col).to_numpy(),
-                "item": batch.column(item_col).to_numpy(), "rating": rating.astype(np.int8),
+                "ts": batch.column(ts_col).to_numpy(),
+                "user": batch.column(user_col).to_numpy(),
+                "item": batch.column(item_col).to_numpy(),
+                "rating": rating.astype(np.int8),
             }
 
         names = [user_col, item_col, rating_col, ts_col]
@@ -134,13 +169,19 @@ class MovieLens:
             for f in USER_SIDE:
                 if f in fields:
                     columns[f] = join_side(
-                        uniques["user"], columns["user"][0], np.array(side["id"]), np.array(side[f], dtype=object),
+                        uniques["user"],
+                        columns["user"][0],
+                        np.array(side["id"]),
+                        np.array(side[f], dtype=object),
                         f"{self.SPEC.name} {f}",
                     )
         if movies_path is not None:
             side = self.parse_movies(movies_path)
             columns["genre"] = join_side(
-                uniques["item"], columns["item"][0], np.array(side["id"]), np.array(side["genre"], dtype=object),
+                uniques["item"],
+                columns["item"][0],
+                np.array(side["id"]),
+                np.array(side["genre"], dtype=object),
                 f"{self.SPEC.name} genre",
             )
         extra = {"files": files, "raw_rows": got.rows_read, "rows_outside_window": got.rows_read - got.rows}
@@ -170,7 +211,9 @@ def _movies_1m(path: Path) -> dict[str, list]:
 
 def _users_100k(path: Path) -> dict[str, list]:
     out: dict[str, list] = {"id": [], "gender": [], "age": [], "occupation": [], "zip": []}
-    for line, uid, age, gender, occupation, zip_code in _read_small(path, "|", 5, "id|age|gender|occupation|zip"):
+    for line, uid, age, gender, occupation, zip_code in _read_small(
+        path, "|", 5, "id|age|gender|occupation|zip"
+    ):
         out["id"].append(_int(uid, path, line, "user id"))
         out["age"].append(_int(age, path, line, "age"))
         out["gender"].append(_gender(gender, path, line))
@@ -198,9 +241,18 @@ ML1M = MovieLens(
     movies="movies.dat",
     fmt=CsvFormat(
         columns=("UserID", "_1", "MovieID", "_2", "Rating", "_3", "Timestamp"),
-        types={"UserID": _INT, "_1": pa.string(), "MovieID": _INT, "_2": pa.string(), "Rating": _INT,
-               "_3": pa.string(), "Timestamp": _INT},
-        delimiter=":", double_sep=True, encoding="latin1",
+        types={
+            "UserID": _INT,
+            "_1": pa.string(),
+            "MovieID": _INT,
+            "_2": pa.string(),
+            "Rating": _INT,
+            "_3": pa.string(),
+            "Timestamp": _INT,
+        },
+        delimiter=":",
+        double_sep=True,
+        encoding="latin1",
         layout="UserID::MovieID::Rating::Timestamp (e.g. 1::1193::5::978300760)",
         expect={"Timestamp": "integer unix seconds"},
     ),
@@ -215,7 +267,8 @@ ML100K = MovieLens(
     fmt=CsvFormat(
         columns=("user id", "item id", "rating", "timestamp"),
         types={"user id": _INT, "item id": _INT, "rating": _INT, "timestamp": _INT},
-        delimiter="\t", encoding="latin1",
+        delimiter="\t",
+        encoding="latin1",
         layout="user id<TAB>item id<TAB>rating<TAB>timestamp (e.g. 196<TAB>242<TAB>3<TAB>881250949)",
         expect={"timestamp": "integer unix seconds"},
     ),

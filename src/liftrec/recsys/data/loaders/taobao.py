@@ -41,8 +41,11 @@ SPEC = DatasetSpec(
 FORMAT = CsvFormat(
     columns=("user_id", "item_id", "category_id", "behavior_type", "timestamp"),
     types={
-        "user_id": pa.int32(), "item_id": pa.int32(), "category_id": pa.int32(),
-        "behavior_type": pa.string(), "timestamp": pa.int64(),
+        "user_id": pa.int32(),
+        "item_id": pa.int32(),
+        "category_id": pa.int32(),
+        "behavior_type": pa.string(),
+        "timestamp": pa.int64(),
     },
     layout="user_id,item_id,category_id,behavior_type,timestamp (e.g. 1,2268318,2520377,pv,1511544070)",
     expect={"timestamp": "integer unix seconds"},
@@ -51,7 +54,11 @@ _COLUMN = {"user": "user_id", "item": "item_id", "category": "category_id", "beh
 
 
 def load(
-    raw_dir: Path, fields: tuple[str, ...], explicit: bool, window: tuple[int | None, int | None], cfg: LoaderConfig
+    raw_dir: Path,
+    fields: tuple[str, ...],
+    explicit: bool,
+    window: tuple[int | None, int | None],
+    cfg: LoaderConfig,
 ) -> tuple[np.ndarray, dict[str, Encoded], tuple[str, ...], dict]:
     """Read ``UserBehavior.csv``; see :func:`liftrec.recsys.data.loaders.load_raw`."""
     path = require_file(raw_dir, FILE)
@@ -62,13 +69,17 @@ def load(
         out: dict = {"ts": batch.column("timestamp").to_numpy()}
         for f in fields:
             col = batch.column(_COLUMN[f])
-            out[f] = vocab_codes(col, BEHAVIORS, first, _COLUMN[f], loc) if f == "behavior" else col.to_numpy()
+            out[f] = (
+                vocab_codes(col, BEHAVIORS, first, _COLUMN[f], loc) if f == "behavior" else col.to_numpy()
+            )
         return out
 
     got = collect(path, fmt, cfg.block_size, window, derive, required=names)
     dropped = got.rows_read - got.rows
     if dropped:
-        logger.info("taobao: dropped %d of %d rows outside the time window %s", dropped, got.rows_read, window)
+        logger.info(
+            "taobao: dropped %d of %d rows outside the time window %s", dropped, got.rows_read, window
+        )
     columns: dict[str, Encoded] = {}
     extra: dict = {"files": [FILE], "raw_rows": got.rows_read, "rows_outside_window": dropped}
     for f in fields:

@@ -18,7 +18,12 @@ import numpy as np
 import pyarrow as pa
 
 from liftrec.recsys.data.loaders._blocks import (
-    MISSING_INT, check_allowed, collect, date_context, day_ts, int_column,
+    MISSING_INT,
+    check_allowed,
+    collect,
+    date_context,
+    day_ts,
+    int_column,
 )
 from liftrec.recsys.data.loaders._csv import CsvFormat, Locator, iter_batches, require_file
 from liftrec.recsys.data.loaders._encode import DatasetSpec, Encoded, int_codes, join_side
@@ -34,8 +39,29 @@ GENDERS = (0, 1, 2)  # 0 = female, 1 = male, 2 = unknown
 
 SPEC = DatasetSpec(
     name="tmall",
-    available=("user", "item", "category", "seller", "brand", "action", "age_range", "gender", "half_month", "season"),
-    default_fields=("user", "item", "category", "seller", "brand", "action", "age_range", "gender", "half_month"),
+    available=(
+        "user",
+        "item",
+        "category",
+        "seller",
+        "brand",
+        "action",
+        "age_range",
+        "gender",
+        "half_month",
+        "season",
+    ),
+    default_fields=(
+        "user",
+        "item",
+        "category",
+        "seller",
+        "brand",
+        "action",
+        "age_range",
+        "gender",
+        "half_month",
+    ),
     user_fields=("user", "age_range", "gender"),
     item_fields=("item", "category", "seller", "brand"),
     user_field="user",
@@ -46,9 +72,13 @@ SPEC = DatasetSpec(
 
 FORMAT = CsvFormat(
     columns=("user_id", "item_id", "cat_id", "seller_id", "brand_id", "time_stamp", "action_type"),
-    types={c: pa.int32() for c in ("user_id", "item_id", "cat_id", "seller_id", "brand_id", "time_stamp", "action_type")},
+    types={
+        c: pa.int32()
+        for c in ("user_id", "item_id", "cat_id", "seller_id", "brand_id", "time_stamp", "action_type")
+    },
     header=True,
-    layout="user_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type (e.g. 328862,323294,833,2882,2661,829,0)",
+    layout="user_id,item_id,cat_id,seller_id,brand_id,time_stamp,action_type "
+    "(e.g. 328862,323294,833,2882,2661,829,0)",
     expect={"time_stamp": "a month-day number mmdd such as 829 or 1111"},
 )
 PROFILE_FORMAT = CsvFormat(
@@ -58,13 +88,21 @@ PROFILE_FORMAT = CsvFormat(
     layout="user_id,age_range,gender (e.g. 376517,6,1)",
 )
 _COLUMN = {
-    "user": "user_id", "item": "item_id", "category": "cat_id", "seller": "seller_id", "brand": "brand_id",
+    "user": "user_id",
+    "item": "item_id",
+    "category": "cat_id",
+    "seller": "seller_id",
+    "brand": "brand_id",
     "action": "action_type",
 }
 
 
 def load(
-    raw_dir: Path, fields: tuple[str, ...], explicit: bool, window: tuple[int | None, int | None], cfg: LoaderConfig
+    raw_dir: Path,
+    fields: tuple[str, ...],
+    explicit: bool,
+    window: tuple[int | None, int | None],
+    cfg: LoaderConfig,
 ) -> tuple[np.ndarray, dict[str, Encoded], tuple[str, ...], dict]:
     """Read the Tmall log (and profile); see :func:`liftrec.recsys.data.loaders.load_raw`."""
     path = require_file(raw_dir, FILE)
@@ -83,7 +121,9 @@ def load(
     def derive(batch: pa.RecordBatch, first: int, loc: Locator) -> dict:
         mmdd = batch.column("time_stamp").to_numpy()
         month, day = mmdd // 100, mmdd % 100
-        out: dict = {"ts": day_ts(np.full(mmdd.size, year), month, day, first, "time_stamp", loc, f"mmdd of {year}")}
+        out: dict = {
+            "ts": day_ts(np.full(mmdd.size, year), month, day, first, "time_stamp", loc, f"mmdd of {year}")
+        }
         for f in log_fields:
             out[f] = int_column(batch, _COLUMN[f])
         if "action" in out:
@@ -123,7 +163,9 @@ def _profile(
             values = int_column(batch, c)
             if c != "user_id":
                 ok = values != MISSING_INT
-                check_allowed(np.where(ok, values, 0), AGE_RANGES if c == "age_range" else GENDERS, first, c, loc)
+                check_allowed(
+                    np.where(ok, values, 0), AGE_RANGES if c == "age_range" else GENDERS, first, c, loc
+                )
             parts[c].append(values)
     cols = {c: np.concatenate(v) for c, v in parts.items()}
     unknown = {"age_range": 0, "gender": 2}

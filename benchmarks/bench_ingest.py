@@ -1,0 +1,192 @@
+"""Ingestion benchmark: raw Taobao-format CSV -> canonical rows -> time split -> negatives.
+
+Generates a ``UserBehavior.csv`` of N rows in the official Taobao layout (vectorised: users grouped
+with ascending timestamps inside the 9-day window, a few stray timestamps outside it, Zipf-skewed
+items, the real behaviour mix), then times each stage in a fresh subprocess, so that each stage's
+peak resident memory (``ru_maxrss``) is its own:
+
+1. ``ingest``: ``liftrec.recsys.data.loaders.load_raw("taobao", ...)``;
+2. ``split``: ``liftrec.recsys.data.split.split_by_time`` (PROTOCOL.md's Taobao time points);
+3. ``negatives``: ``liftrec.recsys.data.negatives.sample_negatives`` (CTR: 1 negative per positive).
+
+Stages 2 and 3 read their input from a Parquet file written (untimed) by the previous stage; a
+stage whose module is not importable is skipped with a note. Prints a table and writes JSON.
+
+Usage::
+
+    python benchmarks/bench_ingest.py --rows 1000000 --out-dir /tmp/liftrec_bench_ingest
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+WINDOW = (1511539200, 1512316800)  # [2017-11-25T00:00+08:00, 2017-12-04T00:00+08:00)
+BEHAVIORS = ("pv", "buy", "cart", "fav")
+BEHAVIOR_P = (0.896, 0.020, 0.055, 0.029)  # the raw file's mix
+STAGES = ("ingest", "split", "negatives")
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> None:
+    """Write a Taobao-format ``UserBehavior.csv`` of ``rows`` lines, vectorised."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    rng = np.random.default_rng(seed)
+    n_users = max(1, rows // 100)  # Taobao: ~100 rows per user
+    n_items = max(10, rows // 24)  # Taobao: ~4.2 M items for 100 M rows
+    n_cats = max(5, n_items // 440)
+    user_ids = rng.choice(1_100_000 if n_users < 1_000_000 else 4 * n_users, n_users, replace=False) + 1
+    item_ids = rng.choice(max(5_200_000, 2 * n_items), n_items, replace=False) + 1
+    cat_of_item = (rng.choice(max(5_200_000, 2 * n_cats), n_cats, replace=False) + 1)[
+        rng.integers(0, n_cats, n_items)
+    ]
+    user = np.sort(rng.integers(0, n_users, rows))  # grouped by user
+    ts = rng.integers(WINDOW[0], WINDOW[1], rows)
+    stray = rng.random(rows) < 1e-4  # the raw file holds a few timestamps outside the window
+    ts[stray] -= 30 * 86400
+    ts = ts[np.lexsort((ts, user))]  # ascending time inside each user (user is already sorted)
+    item = (n_items * rng.random(rows) ** 3).astype(np.int64)  # Zipf-like popularity
+    behavior = rng.choice(len(BEHAVIORS), rows, p=BEHAVIOR_P).astype(np.int8)
+    table = pa.table(
+        {
+            "user_id": user_ids[user],
+            "item_id": item_ids[item],
+            "category_id": cat_of_item[item],
+            "behavior_type": pa.DictionaryArray.from_arrays(behavior, list(BEHAVIORS)).cast(pa.string()),
+            "timestamp": ts,
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    pacsv.write_csv(table, tmp, write_options=pacsv.WriteOptions(include_header=False, quoting_style="none"))
+    tmp.replace(path)
+
+
+def _peak_rss_mb() -> float:
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
+
+
+def run_stage(stage: str, work: Path, block_size: int) -> dict:
+    """Run one stage in this process and return its measurements (called in a fresh subprocess)."""
+    import pandas as pd
+
+    from liftrec.recsys.schema import Schema
+
+    result: dict = {"stage": stage}
+    if stage == "ingest":
+        from liftrec.recsys.data.loaders import LoaderConfig, load_raw
+
+        result["rss_before_mb"] = _peak_rss_mb()
+        t0 = time.perf_counter()
+        rows, schema = load_raw("taobao", work / "raw", LoaderConfig(block_size=block_size))
+        result["seconds"] = time.perf_counter() - t0
+        result["rows_in"] = int(schema.extra["raw_rows"])
+        result["rows_out"] = len(rows)
+        result["peak_rss_mb"] = _peak_rss_mb()
+        result["cardinalities"] = dict(zip(schema.fields, schema.cardinalities, strict=True))
+        rows.to_parquet(work / "rows.parquet")
+        (work / "schema.json").write_text(json.dumps(schema.to_dict()))
+        return result
+    schema = Schema.from_dict(json.loads((work / "schema.json").read_text()))
+    try:
+        if stage == "split":
+            from liftrec.recsys.data.split import SplitConfig, split_by_time
+        else:
+            from liftrec.recsys.data.negatives import NegativeConfig, sample_negatives
+    except ImportError as exc:
+        return {**result, "skipped": f"not importable yet: {exc}"}
+    frame = pd.read_parquet(work / ("rows.parquet" if stage == "split" else "split.parquet"))
+    result["rss_before_mb"] = _peak_rss_mb()
+    t0 = time.perf_counter()
+    if stage == "split":
+        cfg = SplitConfig(
+            mode="time_points", time_points=("2017-12-02T00:00+08:00", "2017-12-03T00:00+08:00")
+        )
+        out, _ = split_by_time(frame, cfg, schema.time_unit)
+    else:
+        out = sample_negatives(frame, schema, NegativeConfig(task="ctr"), seed=0)
+    result["seconds"] = time.perf_counter() - t0
+    result["peak_rss_mb"] = _peak_rss_mb()
+    result["rows_in"], result["rows_out"] = len(frame), len(out)
+    if stage == "split":
+        del frame
+        out.to_parquet(work / "split.parquet")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated CSV")
+    parser.add_argument("--out-dir", type=Path, default=Path("/tmp/liftrec_bench_ingest"))
+    parser.add_argument("--block-size", type=int, default=64 << 20, help="pyarrow CSV block size in bytes")
+    parser.add_argument(
+        "--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES)
+    )
+    parser.add_argument("--stage", help=argparse.SUPPRESS)  # internal: run one stage in this process
+    args = parser.parse_args()
+
+    work = args.out_dir / f"taobao_{args.rows}"
+    if args.stage:
+        print(json.dumps(run_stage(args.stage, work, args.block_size)))
+        return
+
+    raw = work / "raw" / "UserBehavior.csv"
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    report: dict = {"rows": args.rows, "csv": str(raw), "block_size": args.block_size, "stages": []}
+    if not raw.exists():
+        t0 = time.perf_counter()
+        generate(raw, args.rows)
+        report["generate_seconds"] = round(time.perf_counter() - t0, 2)
+    report["csv_bytes"] = raw.stat().st_size
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    for stage in args.stages.split(","):
+        cmd = [
+            sys.executable,
+            __file__,
+            "--rows",
+            str(args.rows),
+            "--out-dir",
+            str(args.out_dir),
+            "--block-size",
+            str(args.block_size),
+            "--stage",
+            stage,
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            report["stages"].append({"stage": stage, "error": proc.stderr.strip().splitlines()[-1:]})
+            break
+        report["stages"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    print(f"rows {args.rows:,}  csv {report['csv_bytes'] / 2**20:,.0f} MiB  ({raw})")
+    print(
+        f"{'stage':<10} {'rows in':>12} {'rows out':>12} {'seconds':>9} {'rows/s':>12} {'peak RSS MiB':>13}"
+    )
+    for s in report["stages"]:
+        if "seconds" in s:
+            rate = s["rows_in"] / s["seconds"]
+            s["rows_per_s"] = round(rate)
+            print(
+                f"{s['stage']:<10} {s['rows_in']:>12,} {s['rows_out']:>12,} {s['seconds']:>9.2f}"
+                f" {rate:>12,.0f} {s['peak_rss_mb']:>13,.0f}"
+            )
+        else:
+            print(f"{s['stage']:<10} {s.get('skipped') or s.get('error')}")
+    out = args.out_dir / f"bench_ingest_{args.rows}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"JSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
