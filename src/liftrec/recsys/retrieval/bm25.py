@@ -125,7 +125,7 @@ def _as_codes(keys: np.ndarray) -> np.ndarray:
 
 def _check_vector(name: str, a: np.ndarray | None, n: int) -> np.ndarray:
     a = np.asarray(a)
-    if a.shape != (n,) or not np.issubdtype(a.dtype, np.integer):
+    if a.shape != (n,) or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
         raise DataError(f"{name} must be an integer array of shape ({n},), got {a.dtype} {a.shape}")
     return a.astype(np.int64, copy=False)
 
