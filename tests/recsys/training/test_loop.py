@@ -100,7 +100,7 @@ def test_early_stopping_keeps_best_state() -> None:
     assert res.best_epoch == 2 and res.best_score == 0.6
     assert [h["valid_score"] for h in res.history] == [0.5, 0.6, 0.55, 0.58]
     assert states_equal(res.state_dict, snapshots[1])
-    assert states_equal(model.state_dict(), snapshots[1])  # the model holds the best state
+    assert states_equal(model.state_dict(), snapshots[1]) and not model.training  # best state, eval mode
     assert not states_equal(snapshots[3], snapshots[1])
 
 
@@ -204,7 +204,8 @@ def test_global_rng_untouched_and_errors() -> None:
 
 
 def test_train_config_and_device() -> None:
-    cfg = from_dict(TrainConfig, {"epochs": 3, "max_batches_per_epoch": None, "grad_clip": None}, "pretrain.training")
+    d = {"epochs": 3, "max_batches_per_epoch": None, "grad_clip": None}
+    cfg = from_dict(TrainConfig, d, "pretrain.training")
     assert cfg.epochs == 3 and cfg.grad_clip is None
     for bad in ({"patience": 0}, {"lr": 0}, {"max_batches_per_epoch": 0}, {"epoch": 3}):
         with pytest.raises(ConfigError, match="pretrain.training"):

@@ -95,7 +95,9 @@ class MaskBehaviourModel(nn.Module):
         return masked_bce_with_logits(logits, m.targets[m.mask], torch.ones_like(logits, dtype=torch.bool))
 
     @torch.no_grad()
-    def predict(self, batch: dict[str, Tensor], generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    def predict(
+        self, batch: dict[str, Tensor], generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Probabilities and targets at masked positions, with deterministic masks.
 
         Args:
@@ -110,7 +112,9 @@ class MaskBehaviourModel(nn.Module):
         return torch.sigmoid(logits), m.targets[m.mask]
 
 
-def predict_masked(model: MaskBehaviourModel, batches: Iterable[dict[str, Tensor]]) -> tuple[np.ndarray, np.ndarray]:
+def predict_masked(
+    model: MaskBehaviourModel, batches: Iterable[dict[str, Tensor]]
+) -> tuple[np.ndarray, np.ndarray]:
     """Masked-label probabilities and targets over held-out batches (e.g. for a masked-label AUC).
 
     Runs under ``model.eval()`` and no_grad; batches are moved to the model's device here.

@@ -66,7 +66,8 @@ def mask_labels(labels: Tensor, valid: Tensor, ratio: float, generator: torch.Ge
     if not 0.0 < ratio <= 1.0:
         raise ValueError(f"mask ratio must be in (0, 1], got {ratio}")
     if labels.shape != valid.shape or labels.dim() != 2:
-        raise ValueError(f"labels {tuple(labels.shape)} and valid {tuple(valid.shape)} must be the same (B, L)")
+        shapes = f"labels {tuple(labels.shape)}, valid {tuple(valid.shape)}"
+        raise ValueError(f"{shapes}: must be the same (B, L)")
     B, L = labels.shape
     keys = torch.rand(B, L, generator=generator, device=generator.device).to(labels.device)  # (B, L)
     keys = keys.masked_fill(~valid, 2.0)  # pads sort last

@@ -52,19 +52,19 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> bool | None:
         if epoch - int(logs["best_epoch"]) >= self.patience:
-            logger.info("early stopping after epoch %d: no improvement since epoch %d", epoch, logs["best_epoch"])
+            logger.info("early stop after epoch %d: no gain since epoch %d", epoch, logs["best_epoch"])
             return True
         return None
 
 
 def _interactive() -> bool:
-    return os.environ.get("CI", "").lower() != "true" and sys.stderr.isatty()
+    return os.environ.get("CI", "").lower() not in ("true", "1") and sys.stderr.isatty()
 
 
 class ProgressCallback(Callback):
     """A tqdm progress bar per epoch, with the running loss.
 
-    Quiet when the environment has CI=true, stderr is not a terminal, or tqdm is missing.
+    Quiet when the environment has CI=true (or 1), stderr is not a terminal, or tqdm is missing.
     The loss is read back from the device only every ``refresh_every`` steps, to avoid a
     synchronisation per batch.
 

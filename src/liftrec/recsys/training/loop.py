@@ -11,7 +11,7 @@ Reproducibility: torch's global RNG is forked for the duration of ``fit`` and re
 start of every epoch from (seed, epoch), and ``train.set_epoch(epoch)`` is called when available,
 so epoch e depends only on the state after epoch e - 1. With ``checkpoint_dir``, that state
 (model, optimiser, best state, history) is saved atomically after every epoch and a rerun resumes
-from it, reproducing an uninterrupted run exactly on the same hardware.
+from it, reproducing an uninterrupted run exactly (on the CPU; on a GPU up to non-deterministic kernels).
 """
 
 from __future__ import annotations
@@ -72,7 +72,8 @@ class TrainConfig:
         check(self.patience >= 1, "patience", f"must be >= 1, got {self.patience}")
         m = self.max_batches_per_epoch
         check(m is None or m >= 1, "max_batches_per_epoch", f"must be >= 1 or null, got {m}")
-        check(self.grad_clip is None or self.grad_clip > 0, "grad_clip", f"must be > 0 or null, got {self.grad_clip}")
+        g = self.grad_clip
+        check(g is None or g > 0, "grad_clip", f"must be > 0 or null, got {g}")
 
 
 @dataclass
@@ -96,7 +97,8 @@ class FitResult:
 
 
 def _cpu_state(model: nn.Module) -> dict[str, Any]:
-    return {k: v.detach().to("cpu", copy=True) if isinstance(v, Tensor) else v for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    return {k: v.detach().to("cpu", copy=True) if isinstance(v, Tensor) else v for k, v in state.items()}
 
 
 def _batch_len(batch: dict[str, Tensor]) -> int:
@@ -108,7 +110,9 @@ def _fingerprint(cfg: TrainConfig, seed: int) -> dict[str, Any]:
     return {**d, "seed": int(seed)}
 
 
-def _try_resume(checkpoint_dir: str | Path | None, model: nn.Module, fp: dict[str, Any]) -> dict[str, Any] | None:
+def _try_resume(
+    checkpoint_dir: str | Path | None, model: nn.Module, fp: dict[str, Any]
+) -> dict[str, Any] | None:
     if checkpoint_dir is None:
         return None
     ckpt = load_checkpoint(checkpoint_dir)
@@ -139,7 +143,7 @@ def _train_epoch(
         batch = move_batch(batch, device)
         loss = model.loss(batch)
         if loss.dim() != 0:
-            raise ValueError(f"{type(model).__name__}.loss must return a scalar, got shape {tuple(loss.shape)}")
+            raise ValueError(f"{type(model).__name__}.loss must return a scalar, got {tuple(loss.shape)}")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:
@@ -181,7 +185,8 @@ def fit(
         checkpoint_dir: folder for an atomic per-epoch checkpoint; an existing valid one is resumed.
 
     Returns:
-        The best state, per-epoch history, best epoch and score; the model holds the best state.
+        The best state, per-epoch history, best epoch and score; the model holds the best state and is
+        left in eval mode.
 
     Raises:
         ConfigError: for an unusable device.
@@ -205,12 +210,15 @@ def fit(
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         history, best_state = list(ckpt["history"]), ckpt["best_state"]
-        best_epoch, best_score, start, stopped = ckpt["best_epoch"], ckpt["best_score"], ckpt["epoch"], ckpt["stopped"]
+        best_epoch, best_score = ckpt["best_epoch"], ckpt["best_score"]
+        start, stopped = ckpt["epoch"], ckpt["stopped"]
         logger.info("resuming from %s after epoch %d", checkpoint_dir, start)
 
     for cb in cbs:
         cb.on_train_begin({"start_epoch": start + 1, "epochs": cfg.epochs, "device": str(device)})
-    cuda = [device.index or 0] if device.type == "cuda" else []
+    cuda = []  # the CUDA device whose RNG is forked along with the CPU's
+    if device.type == "cuda":
+        cuda = [device.index if device.index is not None else torch.cuda.current_device()]
     step = sum(h["batches"] for h in history)
     with torch.random.fork_rng(devices=cuda):
         for epoch in range(start + 1, cfg.epochs + 1):
@@ -226,7 +234,9 @@ def fit(
                 cb.on_epoch_begin(epoch, {"batches": n_expected})
 
             t0 = time.perf_counter()
-            train_loss, samples, batches, step = _train_epoch(model, train, opt, params, cfg, device, epoch, step, cbs)
+            train_loss, samples, batches, step = _train_epoch(
+                model, train, opt, params, cfg, device, epoch, step, cbs
+            )
             seconds = time.perf_counter() - t0
 
             t1 = time.perf_counter()
@@ -236,7 +246,7 @@ def fit(
                 with torch.no_grad():
                     valid_score = float(evaluate(model))
                 if not math.isfinite(valid_score):
-                    logger.warning("validation score is %s after epoch %d; not counted as a gain", valid_score, epoch)
+                    logger.warning("validation score %s after epoch %d: not a gain", valid_score, epoch)
             score = -train_loss if valid_score is None else valid_score
             if score > best_score:  # NaN never counts as a gain
                 best_state, best_epoch, best_score = _cpu_state(model), epoch, score
@@ -255,7 +265,8 @@ def fit(
             stopped = any([bool(cb.on_epoch_end(epoch, logs)) for cb in cbs])  # every callback sees the epoch
             if checkpoint_dir is not None:
                 save_checkpoint(checkpoint_dir, {
-                    "format": FORMAT, "epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "format": FORMAT, "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
                     "best_state": best_state, "best_epoch": best_epoch, "best_score": best_score,
                     "history": history, "stopped": stopped, "fingerprint": fp,
                 })
@@ -263,6 +274,7 @@ def fit(
     if best_state is None:  # no finite score at all (or nothing left to train): keep the current state
         best_state = _cpu_state(model)
     model.load_state_dict(best_state)
+    model.eval()
     for cb in cbs:
         cb.on_train_end({"best_epoch": best_epoch, "best_score": best_score, "stopped": stopped})
     return FitResult(state_dict=best_state, history=history, best_epoch=best_epoch, best_score=best_score,
