@@ -74,9 +74,16 @@ def test_exclusion_switch_and_unknown_users() -> None:
     res_on = on.search(qs["keys"], query_users=qs["users"])
     for q, rows in enumerate(res_on.row_ids):
         assert all(user_of[r] != qs["users"][q] for r in rows if r >= 0)
+    # user ids beyond int32 go through a code book: same exclusions
+    big = BM25Index.build(t["keys"], t["row_ids"], t["users"] * 10**12 - 7, t["ts"], BM25Config())
+    res_big = big.search(qs["keys"], query_users=qs["users"] * 10**12 - 7)
+    np.testing.assert_array_equal(res_big.row_ids, res_on.row_ids)
+    assert big.users.size > 0 and on.users.size == 0
     # users absent from the index exclude nothing; with the switch off nothing is excluded
-    stranger = on.search(qs["keys"], query_users=np.full(len(qs["keys"]), 10**9))
-    np.testing.assert_array_equal(stranger.row_ids, off.search(qs["keys"], query_users=qs["users"]).row_ids)
+    expected = off.search(qs["keys"], query_users=qs["users"]).row_ids
+    for index, stranger in ((on, 10**9), (on, -3), (on, 2**40), (big, 5)):
+        res = index.search(qs["keys"], query_users=np.full(len(qs["keys"]), stranger))
+        np.testing.assert_array_equal(res.row_ids, expected)
 
 
 def test_index_size_and_empty_index() -> None:

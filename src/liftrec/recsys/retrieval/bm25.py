@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 IdfVariant = Literal["paper", "rank_bm25", "lucene"]
 RANK_BM25_EPSILON = 0.25  # BM25Okapi's default floor factor
 _FORMAT = 1
+_INT32_MAX = 2**31 - 1
 _ARRAYS = ("table", "postings", "ptr", "field_off", "pos_row_ids", "pos_ts", "users")
 
 if not kern.HAVE_NUMBA:
@@ -130,6 +131,24 @@ def _check_vector(name: str, a: np.ndarray | None, n: int) -> np.ndarray:
     return a.astype(np.int64, copy=False)
 
 
+def _user_codes(users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int32 user codes for the row table and their code book (empty: users are their own codes)."""
+    if users.size == 0 or (users.min() >= 0 and users.max() < _INT32_MAX):
+        return users.astype(np.int32), np.zeros(0, np.int64)
+    book = np.unique(users)
+    if len(book) >= _INT32_MAX:
+        raise DataError("too many distinct users for int32 codes")
+    return np.searchsorted(book, users).astype(np.int32), book
+
+
+def _query_user_codes(book: np.ndarray, users: np.ndarray) -> np.ndarray:
+    """Codes of the query users; -1 (matches no row) for users absent from the index."""
+    if book.size == 0:
+        return np.where((users >= 0) & (users < _INT32_MAX), users, -1).astype(np.int32)
+    idx = np.minimum(np.searchsorted(book, users), len(book) - 1)
+    return np.where(book[idx] == users, idx, -1).astype(np.int32)
+
+
 class BM25Index:
     """The fast exact engine: inverted index over (field, value) tokens plus a row table.
 
@@ -167,13 +186,10 @@ class BM25Index:
         keys = _as_codes(keys)
         n, f = keys.shape
         row_ids, users, ts = (_check_vector(nm, a, n) for nm, a in (("row_ids", row_ids), ("users", users), ("ts", ts)))
-        if n and (keys.min() < 0 or keys.max() >= 2**31 - 1):
+        if n and (keys.min() < 0 or keys.max() >= _INT32_MAX):
             raise DataError("keys must be dense codes in [0, 2**31 - 1)")
         order = np.lexsort((row_ids, ts))[::-1].copy()  # position -> input row: ts desc, row_id desc
-        uniq = np.unique(users)
-        if len(uniq) >= 2**31 - 1:
-            raise DataError("too many distinct users for int32 codes")
-        user_codes = np.searchsorted(uniq, users[order]).astype(np.int32)
+        user_codes, user_book = _user_codes(users)
         table = np.empty((n, f + 1), np.int32)
         kern.fill_table(keys, order, user_codes, table)
         del user_codes
@@ -187,7 +203,7 @@ class BM25Index:
         kern.scatter_postings(table, field_off, ptr, postings)
         arrays = dict(
             table=table, postings=postings, ptr=ptr, field_off=field_off,
-            pos_row_ids=row_ids[order], pos_ts=ts[order], users=uniq,
+            pos_row_ids=row_ids[order], pos_ts=ts[order], users=user_book,
         )  # fmt: skip
         index = cls(arrays, cfg)
         logger.info("BM25 index: %d rows, %d fields, %d tokens, %.1f MB", n, f, len(ptr) - 1, index.nbytes / 1e6)
@@ -226,11 +242,7 @@ class BM25Index:
             raise ValueError(f"k must be >= 1, got {k}")
         qu = np.full(nq, -1, np.int32)
         if query_users is not None and self.cfg.exclude_own_user:
-            u = _check_vector("query_users", query_users, nq)
-            idx = np.searchsorted(self.users, u)
-            found = idx < len(self.users)
-            found[found] = self.users[idx[found]] == u[found]
-            qu[found] = idx[found]
+            qu = _query_user_codes(np.asarray(self.users), _check_vector("query_users", query_users, nq))
         pmin = np.zeros(nq, np.int64)
         if max_ts is not None:
             m = _check_vector("max_ts", max_ts, nq)

@@ -97,13 +97,13 @@ def set_threads(threads: int) -> int:
 
 @njit(cache=True)
 def fill_table(keys, order, user_codes, table):  # pragma: no cover - numba
-    """table[p, :F] = keys[order[p]], table[p, F] = user_codes[p] (no (N, F) int64 temporary)."""
+    """table[p, :F] = keys[order[p]], table[p, F] = user_codes[order[p]] (no (N, F) temporary)."""
     n, f = keys.shape
     for p in range(n):
         r = order[p]
         for j in range(f):
             table[p, j] = keys[r, j]
-        table[p, f] = user_codes[p]
+        table[p, f] = user_codes[r]
 
 
 @njit(cache=True)
