@@ -89,6 +89,11 @@ def _peak_rss_mb() -> float:
     return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_stage(stage: str, work: Path, block_size: int) -> dict:
     """Run one stage in this process and return its measurements (called in a fresh subprocess)."""
     import pandas as pd
@@ -100,9 +105,9 @@ def run_stage(stage: str, work: Path, block_size: int) -> dict:
         from liftrec.recsys.data.loaders import LoaderConfig, load_raw
 
         result["rss_before_mb"] = _peak_rss_mb()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         rows, schema = load_raw("taobao", work / "raw", LoaderConfig(block_size=block_size))
-        result["seconds"] = time.perf_counter() - t0
+        result["seconds"], result["cpu_seconds"] = time.perf_counter() - t0, _cpu_seconds() - c0
         result["rows_in"] = int(schema.extra["raw_rows"])
         result["rows_out"] = len(rows)
         result["peak_rss_mb"] = _peak_rss_mb()
@@ -120,7 +125,7 @@ def run_stage(stage: str, work: Path, block_size: int) -> dict:
         return {**result, "skipped": f"not importable yet: {exc}"}
     frame = pd.read_parquet(work / ("rows.parquet" if stage == "split" else "split.parquet"))
     result["rss_before_mb"] = _peak_rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     if stage == "split":
         cfg = SplitConfig(
             mode="time_points", time_points=("2017-12-02T00:00+08:00", "2017-12-03T00:00+08:00")
@@ -128,7 +133,7 @@ def run_stage(stage: str, work: Path, block_size: int) -> dict:
         out, _ = split_by_time(frame, cfg, schema.time_unit)
     else:
         out = sample_negatives(frame, schema, NegativeConfig(task="ctr"), seed=0)
-    result["seconds"] = time.perf_counter() - t0
+    result["seconds"], result["cpu_seconds"] = time.perf_counter() - t0, _cpu_seconds() - c0
     result["peak_rss_mb"] = _peak_rss_mb()
     result["rows_in"], result["rows_out"] = len(frame), len(out)
     if stage == "split":
@@ -155,7 +160,14 @@ def main() -> None:
 
     raw = work / "raw" / "UserBehavior.csv"
     raw.parent.mkdir(parents=True, exist_ok=True)
-    report: dict = {"rows": args.rows, "csv": str(raw), "block_size": args.block_size, "stages": []}
+    report: dict = {
+        "rows": args.rows,
+        "csv": str(raw),
+        "block_size": args.block_size,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "stages": [],
+    }
     if not raw.exists():  # generated in a child too, so the parent's memory stays small
         t0 = time.perf_counter()
         code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_ingest as b; "
@@ -185,7 +197,7 @@ def main() -> None:
 
     print(f"rows {args.rows:,}  csv {report['csv_bytes'] / 2**20:,.0f} MiB  ({raw})")
     print(
-        f"{'stage':<10} {'rows in':>12} {'rows out':>12} {'seconds':>9} {'rows/s':>12}"
+        f"{'stage':<10} {'rows in':>12} {'rows out':>12} {'seconds':>9} {'CPU s':>7} {'rows/s':>12}"
         f" {'input RSS MiB':>14} {'peak RSS MiB':>13}"
     )
     for s in report["stages"]:
@@ -194,7 +206,8 @@ def main() -> None:
             s["rows_per_s"] = round(rate)
             print(
                 f"{s['stage']:<10} {s['rows_in']:>12,} {s['rows_out']:>12,} {s['seconds']:>9.2f}"
-                f" {rate:>12,.0f} {s['rss_before_mb']:>14,.0f} {s['peak_rss_mb']:>13,.0f}"
+                f" {s['cpu_seconds']:>7.2f} {rate:>12,.0f} {s['rss_before_mb']:>14,.0f}"
+                f" {s['peak_rss_mb']:>13,.0f}"
             )
         else:
             print(f"{s['stage']:<10} {s.get('skipped') or s.get('error')}")

@@ -241,3 +241,17 @@ def test_ml100k_fixture(write_raw, contract):
     contract(df, schema)
     assert df["item"].tolist() == [2, 1] and df["genre"].tolist() == [0, 1]  # "unknown" genre -> 0
     assert df[USER_ID].tolist() == [1, 1]
+
+
+def test_int_codes_dense_table_and_hash_paths_agree():
+    from liftrec.recsys.data.loaders._encode import int_codes
+
+    rng = np.random.default_rng(1)
+    values = rng.integers(-5, 50, 1_000)
+    missing = rng.random(1_000) < 0.1
+    compact = int_codes(values, missing)  # small id range: direct-address rank table
+    sparse = int_codes(values * 10**12, missing)  # huge id range: hash factorisation
+    np.testing.assert_array_equal(compact[0], sparse[0])
+    np.testing.assert_array_equal(compact[1] * 10**12, sparse[1])
+    expected = np.searchsorted(np.unique(values[~missing]), values) + 1
+    np.testing.assert_array_equal(compact[0], np.where(missing, 0, expected))

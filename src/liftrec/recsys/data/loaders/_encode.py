@@ -68,9 +68,22 @@ def int_codes(values: np.ndarray, missing: np.ndarray | None = None) -> tuple[np
             return np.zeros(values.size, np.int64), values[:0]
         # Missing rows borrow a present value (no new distinct value), then get code 0.
         values = np.where(missing, values[int(np.argmin(missing))], values)
-    codes, uniques = pd.factorize(values, sort=True)
-    codes = codes.astype(np.int64, copy=False)
-    codes += 1
+    if values.size == 0:
+        return np.zeros(0, np.int64), values[:0]
+    lo, hi = int(values.min()), int(values.max())
+    if hi - lo <= max(4 * values.size, 1 << 22):
+        # Ids in a compact range (the usual case): a direct-address rank table, O(n), no hashing.
+        offset = values.astype(np.int64) - lo
+        present = np.zeros(hi - lo + 1, np.bool_)
+        present[offset] = True
+        rank = np.cumsum(present, dtype=np.int64)  # rank[v - lo] = 1-based position among distinct values
+        codes = rank[offset]
+        del offset
+        uniques = np.flatnonzero(present).astype(values.dtype) + lo
+    else:
+        codes, uniques = pd.factorize(values, sort=True)
+        codes = codes.astype(np.int64, copy=False)
+        codes += 1
     if missing is not None and missing.any():
         codes[missing] = 0
     return codes, np.asarray(uniques)
