@@ -73,3 +73,71 @@ def validate_parameters(params: dict[str, Any]) -> None:
 
 # Later stages register their validators here (see each stage's params builder).
 _STAGE_VALIDATORS: list = []
+
+
+def retrieval_config(retrieval: dict[str, Any] | None):
+    """Split ``retrieval.*`` into the BM25 config, the implementation and the query fields."""
+    from liftrec.recsys.retrieval.bm25 import BM25Config
+
+    d = dict(retrieval or {})
+    engine = d.pop("engine", "engine")
+    if engine not in ("engine", "oracle"):
+        raise ConfigError(f"parameter 'retrieval.engine': expected 'engine' or 'oracle', got {engine!r}")
+    query_fields = d.pop("query_fields", None)
+    if query_fields is not None and (not isinstance(query_fields, list) or not query_fields):
+        raise ConfigError(f"parameter 'retrieval.query_fields': expected a non-empty list, got {query_fields!r}")
+    return build(BM25Config, d, "retrieval"), engine, tuple(query_fields) if query_fields else None
+
+
+def checkpoint_dir(dataset: str, stage: str, params: dict[str, Any], seed: int):
+    """Where a training stage keeps its resumable checkpoint: keyed by the parameters it depends on,
+    so a changed parameter never resumes a stale checkpoint."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    key = hashlib.sha256(json.dumps([params, seed], sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return Path("data/06_models") / dataset / "checkpoints" / f"{stage}-{key}"
+
+
+def _dataset_fields(params: dict[str, Any]) -> tuple[str, ...] | None:
+    """The fields the run's dataset will have, known before ingestion (None when unknown)."""
+    dataset = params.get("dataset")
+    if dataset == "synthetic":
+        from liftrec.recsys.data.synthetic import FIELDS
+
+        return FIELDS
+    from liftrec.recsys.data.loaders import dataset_spec
+
+    fields = (params.get("ingest") or {}).get("fields")
+    return tuple(fields) if fields else dataset_spec(dataset).default_fields
+
+
+def _validate_model_stages(params: dict[str, Any]) -> None:
+    from liftrec.pipelines.pretrain.nodes import pretrain_params
+    from liftrec.pipelines.train.nodes import predictor_params
+    from liftrec.recsys.retrieval.datastore import DatastoreConfig
+    from liftrec.recsys.workflows.predict import PredictorStageConfig
+    from liftrec.recsys.workflows.pretrain import PretrainStageConfig
+
+    device = params.get("device", "auto")
+    pre = build(PretrainStageConfig, pretrain_params(params.get("pretrain") or {}, device), "pretrain")
+    length = (params.get("windows") or {}).get("length", 20)
+    if pre.encoder.max_len < length:
+        raise ConfigError(
+            f"parameter 'pretrain.encoder.max_len': {pre.encoder.max_len} is shorter than windows.length = {length}"
+        )
+    build(DatastoreConfig, {"device": device, **(params.get("datastore") or {})}, "datastore")
+    _, _, query_fields = retrieval_config(params.get("retrieval"))
+    known = _dataset_fields(params)
+    if query_fields and known is not None:
+        missing = [f for f in query_fields if f not in known]
+        if missing:
+            raise ConfigError(
+                f"parameter 'retrieval.query_fields': {missing} not among the fields of {params.get('dataset')}: "
+                f"{list(known)}"
+            )
+    build(PredictorStageConfig, predictor_params(params.get("train") or {}, device), "train")
+
+
+_STAGE_VALIDATORS.append(_validate_model_stages)

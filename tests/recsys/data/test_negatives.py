@@ -65,12 +65,10 @@ def check_rows(rows: pd.DataFrame, pos: pd.DataFrame, k_labelled: int, k_retriev
     assert list(rows.columns[:6]) == [ROW_ID, USER_ID, TS, LABEL, PERIOD, GROUP_ID]
     assert rows[LABEL].dtype == np.int8 and rows[PERIOD].dtype == np.int8
     np.testing.assert_array_equal(rows[ROW_ID], np.arange(len(rows)))
-    # Sorted by (user, ts, group, label desc): each positive is followed by its own negatives.
+    # Sorted by (user, ts, group): each group's rows contiguous, in random order within the group.
     keys = rows[[USER_ID, TS, GROUP_ID]].to_numpy()
     assert (np.diff(keys[:, 0]) >= 0).all()
-    assert np.array_equal(
-        np.lexsort((-rows[LABEL].to_numpy(), keys[:, 2], keys[:, 1], keys[:, 0])), np.arange(len(rows))
-    )
+    assert np.array_equal(np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0])), np.arange(len(rows)))
     is_pos = rows[LABEL].to_numpy() == 1
     np.testing.assert_array_equal(rows[GROUP_ID][is_pos], rows[ROW_ID][is_pos])
     gp = rows.set_index(ROW_ID).loc[rows[GROUP_ID]]
@@ -94,8 +92,9 @@ def check_rows(rows: pd.DataFrame, pos: pd.DataFrame, k_labelled: int, k_retriev
 def test_tiny_ctr_hand_checked() -> None:
     pos = tiny()
     rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=0)
-    assert len(rows) == 16 and rows[LABEL].tolist() == [1, 0] * 8
-    assert rows[GROUP_ID].tolist() == [g for g in range(0, 16, 2) for _ in (0, 1)]
+    assert len(rows) == 16 and rows[LABEL].to_numpy().reshape(8, 2).sum(axis=1).tolist() == [1] * 8
+    first = rows[LABEL].to_numpy().reshape(8, 2)[:, 0] == 1  # where each pair's positive sits
+    assert rows[GROUP_ID].tolist() == [2 * g + (0 if f else 1) for g, f in enumerate(first) for _ in (0, 1)]
     check_rows(rows, pos, 1, 1)
     neg, item = rows[rows[LABEL] == 0], rows.set_index(ROW_ID)["item"]
     assert (neg["item"].to_numpy() != item.loc[neg[GROUP_ID]].to_numpy()).all()
@@ -244,3 +243,14 @@ def test_single_item_keeps_collisions_and_warns(caplog: pytest.LogCaptureFixture
         rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=0)
     assert (rows["item"] == 4).all() and len(rows) == 6
     assert "still show their positive's item" in caplog.text
+
+
+def test_positive_position_within_group_is_random() -> None:
+    """A fixed "positive first" order would reveal labels to sequence models by position alone."""
+    rng = np.random.default_rng(3)
+    n = 400
+    users = np.sort(rng.integers(1, 40, n))
+    pos = positives(users, np.arange(n) * 10, rng.integers(1, 50, n), np.zeros(n, np.int8))
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=1)
+    first = rows[LABEL].to_numpy().reshape(-1, 2)[:, 0] == 1
+    assert 0.35 < first.mean() < 0.65

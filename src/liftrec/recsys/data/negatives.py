@@ -22,8 +22,8 @@ left after that (only when almost every tuple holds that item) is logged and kep
 ``keep_fraction`` < 1 keeps a random share of the train / valid / test positives (RIM keeps 10 %
 for CTR) with their negatives, for either task; dropped positives leave the table entirely.
 
-The output is sorted by (user, ts, group, label desc): each positive directly followed by its
-negatives. ``row_id`` is reassigned to the position and ``group_id`` is the row_id of the positive a
+The output is sorted by (user, ts, group), rows of a group in random (seeded) order: a fixed
+"positive first" order would reveal labels by position to the sequence models. ``row_id`` is reassigned to the position and ``group_id`` is the row_id of the positive a
 row belongs to (its candidate group of 1 + 100 for top-N).
 """
 
@@ -138,7 +138,7 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
 
     Returns:
         The rows table: row_id (= position), user_id, ts, label (int8, 0 for negatives), period,
-        group_id, then the remaining input columns, sorted by (user, ts, group, label desc).
+        group_id, then the remaining input columns, sorted by (user, ts, group), shuffled within a group.
 
     Raises:
         DataError: when a required column is missing or the input holds non-positive labels.
@@ -200,6 +200,12 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
     start = np.concatenate([[0], np.cumsum(counts)[:-1]])
     src = np.repeat(np.arange(n), counts)  # positive index of every output row
     is_pos = np.arange(len(src)) == start[src]
+    # Shuffle rows within each group: a fixed "positive first" order would leak labels to any
+    # sequence model through position alone (pretraining reached a masked AUC of 1.0 that way).
+    perm = np.lexsort((rng.random(len(src)), src))
+    src, is_pos = src[perm], is_pos[perm]
+    pos_at = np.empty(n, np.int64)
+    pos_at[src[is_pos]] = np.flatnonzero(is_pos)
     take = keep[src]  # input row of every output row
     out: dict[str, np.ndarray] = {
         ROW_ID: np.arange(len(src), dtype=np.int64),
@@ -207,7 +213,7 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
         TS: df[TS].to_numpy(dtype=np.int64)[take],
         LABEL: is_pos.astype(np.int8),
         PERIOD: period[src],
-        GROUP_ID: start[src].astype(np.int64),
+        GROUP_ID: pos_at[src],
     }
     for c in df.columns:
         if c in out:

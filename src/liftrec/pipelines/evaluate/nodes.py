@@ -1,0 +1,47 @@
+"""Thin nodes of the evaluation stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from liftrec.pipelines.params import build, task_of
+from liftrec.pipelines.train.nodes import predictor_params
+from liftrec.recsys.schema import Schema
+from liftrec.recsys.workflows.predict import (
+    PredictorStageConfig,
+    evaluate_predictions,
+    load_predictor,
+    predict_targets,
+    report_markdown,
+)
+
+
+def score_targets(
+    predictor: dict[str, Any],
+    rows: pd.DataFrame,
+    schema: dict[str, Any],
+    retrieved: dict[str, np.ndarray],
+    datastore: dict[str, np.ndarray],
+    target_history: dict[str, np.ndarray],
+    train: dict[str, Any],
+    device: str,
+) -> pd.DataFrame:
+    """Score every validation and test target with the trained predictor."""
+    cfg = build(PredictorStageConfig, predictor_params(train, device), "train")
+    model = load_predictor(predictor, device)
+    return predict_targets(model, rows, Schema.from_dict(schema), retrieved, datastore, target_history, cfg)
+
+
+def compute_metrics(
+    predictions: pd.DataFrame, dataset: str, datasets: dict[str, Any], task: str | None
+) -> dict[str, Any]:
+    """AUC / LogLoss (CTR) and HR / NDCG / MRR (top-N) per evaluated period."""
+    return evaluate_predictions(predictions, task_of(dataset, datasets, task))
+
+
+def write_report(metrics: dict[str, Any], dataset: str, seed: int, train: dict[str, Any]) -> str:
+    """The Markdown report of the run."""
+    return report_markdown(metrics, f"LIFT on {dataset}", {"dataset": dataset, "seed": seed, "train": train})

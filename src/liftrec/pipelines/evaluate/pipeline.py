@@ -1,0 +1,32 @@
+"""Wiring of the evaluation stage."""
+
+from kedro.pipeline import Pipeline, node, pipeline
+
+from liftrec.pipelines.evaluate.nodes import compute_metrics, score_targets, write_report
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return pipeline(
+        [
+            node(
+                score_targets,
+                ["predictor", "rows", "schema", "retrieved", "datastore", "target_history", "params:train",
+                 "params:device"],
+                "predictions",
+                name="score_targets",
+            ),
+            node(
+                compute_metrics,
+                ["predictions", "params:dataset", "params:datasets", "params:task"],
+                "evaluation_metrics",
+                name="compute_metrics",
+            ),
+            node(
+                write_report,
+                ["evaluation_metrics", "params:dataset", "params:seed", "params:train"],
+                "evaluation_report",
+                name="write_report",
+            ),
+        ],
+        tags="evaluate",
+    )

@@ -1,0 +1,24 @@
+"""Thin node of the retrieval stage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from liftrec.pipelines.params import retrieval_config
+from liftrec.recsys.schema import Schema
+from liftrec.recsys.workflows.context import retrieve_for_targets
+
+
+def retrieve_neighbours(
+    rows: pd.DataFrame, schema: dict[str, Any], retrieval: dict[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """BM25 top-K retrieval-set rows for every train / valid / test target (offline retrieval).
+
+    Returns:
+        The retrieval results (target ids, retrieved row ids, scores) and the stage metrics.
+    """
+    cfg, engine, query_fields = retrieval_config(retrieval)
+    return retrieve_for_targets(rows, Schema.from_dict(schema), cfg, engine=engine, query_fields=query_fields)
