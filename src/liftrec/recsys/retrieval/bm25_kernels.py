@@ -158,7 +158,7 @@ def positions_below(ts_desc, max_ts):  # pragma: no cover - numba
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lower_bound(arr, lo, hi, x):  # pragma: no cover - numba
     """First index in arr[lo:hi] (ascending) with arr[i] >= x."""
     while lo < hi:
@@ -170,7 +170,7 @@ def _lower_bound(arr, lo, hi, x):  # pragma: no cover - numba
     return lo
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _worse(s1, p1, s2, p2, tol):  # pragma: no cover - numba
     """True when (s1, p1) ranks below (s2, p2): lower score beyond tol, or a tie and a later row."""
     if s1 < s2 - tol:
@@ -180,7 +180,7 @@ def _worse(s1, p1, s2, p2, tol):  # pragma: no cover - numba
     return p1 > p2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _push(hs, hp, size, s, p, tol):  # pragma: no cover - numba
     """Offer (s, p) to the min-heap of the K best (worst at the root); return the new size."""
     k = hs.shape[0]
@@ -254,8 +254,9 @@ def _search_one(table, postings, ptr, qv, qw, qt, qu, pmin, tol, hs, hp):  # pra
             return size  # no unseen row can enter; bounds only decrease from here
         if i < npos:
             t = qt[order[i]]
-            lo = _lower_bound(postings, ptr[t], ptr[t + 1], pmin)
-            hi = ptr[t + 1]
+            lo, hi = ptr[t], ptr[t + 1]
+            if pmin > 0:
+                lo = _lower_bound(postings, lo, hi, pmin)
         else:  # rows matching no positive token, in position order
             lo = pmin
             hi = n
@@ -281,7 +282,8 @@ def _search_one(table, postings, ptr, qv, qw, qt, qu, pmin, tol, hs, hp):  # pra
                     s += qw[j]
             if seen or table[p, f] == qu:
                 continue
-            size = _push(hs, hp, size, s, p, tol)
+            if size < k or _worse(hs[0], hp[0], s, p, tol):  # test first: most rows do not enter
+                size = _push(hs, hp, size, s, p, tol)
     return size
 
 
