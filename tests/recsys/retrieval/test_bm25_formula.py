@@ -88,7 +88,8 @@ def test_missing_values_break_the_reduction_so_the_formula_rules() -> None:
     okapi = BM25Okapi([[f"{j}:{v}" for j, v in enumerate(r) if v] for r in keys.tolist()])
     assert okapi.get_scores(["0:1"])[1] != okapi.idf["0:1"]
     cfg = BM25Config(k=5, idf="rank_bm25")
-    res = BM25Index.build(keys, np.arange(5), np.arange(5), np.zeros(5, np.int64), cfg).search(np.array([[1, 0]]))
+    index = BM25Index.build(keys, np.arange(5), np.arange(5), np.zeros(5, np.int64), cfg)
+    res = index.search(np.array([[1, 0]]))
     assert res.scores[0, 0] == okapi.idf["0:1"]
 
 

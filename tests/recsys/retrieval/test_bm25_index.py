@@ -19,12 +19,14 @@ def _table(seed: int = 0, n: int = 800, f: int = 4) -> dict:
     rng = np.random.default_rng(seed)
     keys = np.minimum(rng.zipf(1.3, (n, f)), 40)
     keys[:, 0] = np.where(rng.random(n) < 0.8, 1, keys[:, 0])  # a majority value: negative paper IDF
-    return dict(keys=keys, row_ids=np.arange(n) + 1000, users=rng.integers(0, 40, n), ts=rng.integers(0, 100, n))
+    users, ts = rng.integers(0, 40, n), rng.integers(0, 100, n)
+    return dict(keys=keys, row_ids=np.arange(n) + 1000, users=users, ts=ts)
 
 
 def _queries(seed: int = 1, q: int = 50, f: int = 4) -> dict:
     rng = np.random.default_rng(seed)
-    return dict(keys=np.minimum(rng.zipf(1.3, (q, f)), 45), users=rng.integers(0, 45, q), max_ts=rng.integers(0, 110, q))
+    keys = np.minimum(rng.zipf(1.3, (q, f)), 45)
+    return dict(keys=keys, users=rng.integers(0, 45, q), max_ts=rng.integers(0, 110, q))
 
 
 def _search(index: BM25Index, qs: dict):
@@ -53,6 +55,9 @@ def test_load_with_another_idf_equals_a_fresh_build(tmp_path: Path) -> None:
     fresh = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], cfg)
     loaded = BM25Index.load(tmp_path, cfg=cfg)
     np.testing.assert_array_equal(_search(fresh, qs).row_ids, _search(loaded, qs).row_ids)
+    view = loaded.with_config(cfg)  # arrays shared, IDFs of the new variant
+    assert view.table is loaded.table
+    np.testing.assert_array_equal(_search(fresh, qs).scores, _search(view, qs).scores)
 
 
 def test_batches_and_threads_do_not_change_results() -> None:
@@ -113,8 +118,8 @@ print(json.dumps(dict(numba=bm25_kernels.HAVE_NUMBA, ids=res.row_ids.tolist(), s
 def test_pure_python_fallback_matches(how: str) -> None:
     """Without numba the same kernels run as plain Python, with a warning, and give the same top-K."""
     t, qs = _table(n=150), _queries(q=8)
-    payload = dict(keys=t["keys"].tolist(), row_ids=t["row_ids"].tolist(), users=t["users"].tolist(),
-                   ts=t["ts"].tolist(), q=qs["keys"].tolist(), qu=qs["users"].tolist(), qt=qs["max_ts"].tolist())
+    payload = {name: np.asarray(v).tolist() for name, v in t.items()}
+    payload.update(q=qs["keys"].tolist(), qu=qs["users"].tolist(), qt=qs["max_ts"].tolist())
     env = dict(os.environ)
     script = _FALLBACK
     if how == "env":

@@ -49,7 +49,8 @@ def assert_same(engine: RetrievalResult, oracle: RetrievalResult) -> None:
 def run_both(t: dict, qs: dict, cfg: BM25Config, *, users: bool, max_ts: bool, k: int | None = None):
     args = (t["keys"], t["row_ids"], t["users"], t["ts"], cfg)
     kwargs = dict(query_users=qs["users"] if users else None, max_ts=qs["max_ts"] if max_ts else None, k=k)
-    return BM25Index.build(*args).search(qs["keys"], **kwargs), OracleBM25.build(*args).search(qs["keys"], **kwargs)
+    engine = BM25Index.build(*args).search(qs["keys"], **kwargs)
+    return engine, OracleBM25.build(*args).search(qs["keys"], **kwargs)
 
 
 @pytest.mark.parametrize("idf", VARIANTS)

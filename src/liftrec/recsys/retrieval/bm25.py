@@ -69,7 +69,8 @@ class BM25Config:
     def __post_init__(self) -> None:
         check(self.k >= 1, "k", f"must be >= 1, got {self.k}")
         check(self.idf in ("paper", "rank_bm25", "lucene"), "idf", f"unknown variant {self.idf!r}")
-        check(0.0 <= self.tie_tolerance < 1e-3, "tie_tolerance", f"must be in [0, 1e-3), got {self.tie_tolerance}")
+        tol = self.tie_tolerance
+        check(0.0 <= tol < 1e-3, "tie_tolerance", f"must be in [0, 1e-3), got {tol}")
         check(self.query_batch >= 1, "query_batch", f"must be >= 1, got {self.query_batch}")
         check(self.threads >= 0, "threads", f"must be >= 0, got {self.threads}")
 
@@ -185,7 +186,9 @@ class BM25Index:
         """
         keys = _as_codes(keys)
         n, f = keys.shape
-        row_ids, users, ts = (_check_vector(nm, a, n) for nm, a in (("row_ids", row_ids), ("users", users), ("ts", ts)))
+        row_ids = _check_vector("row_ids", row_ids, n)
+        users = _check_vector("users", users, n)
+        ts = _check_vector("ts", ts, n)
         if n and (keys.min() < 0 or keys.max() >= _INT32_MAX):
             raise DataError("keys must be dense codes in [0, 2**31 - 1)")
         order = np.lexsort((row_ids, ts))[::-1].copy()  # position -> input row: ts desc, row_id desc
@@ -206,8 +209,13 @@ class BM25Index:
             pos_row_ids=row_ids[order], pos_ts=ts[order], users=user_book,
         )  # fmt: skip
         index = cls(arrays, cfg)
-        logger.info("BM25 index: %d rows, %d fields, %d tokens, %.1f MB", n, f, len(ptr) - 1, index.nbytes / 1e6)
+        mb = index.nbytes / 1e6
+        logger.info("BM25 index: %d rows, %d fields, %d tokens, %.0f MB", n, f, len(ptr) - 1, mb)
         return index
+
+    def with_config(self, cfg: BM25Config) -> BM25Index:
+        """The same index (arrays shared, not copied) searched with other parameters, e.g. another IDF."""
+        return type(self)({a: getattr(self, a) for a in _ARRAYS}, cfg)
 
     @property
     def nbytes(self) -> int:
@@ -290,7 +298,7 @@ class BM25Index:
         d = Path(directory)
         meta = json.loads((d / "meta.json").read_text())
         if meta.get("format") != _FORMAT:
-            raise DataError(f"unsupported BM25 index format {meta.get('format')!r}", path=str(d / "meta.json"))
+            raise DataError(f"unsupported index format {meta.get('format')!r}", path=str(d / "meta.json"))
         arrays = {a: np.load(d / f"{a}.npy", mmap_mode="r" if mmap else None) for a in _ARRAYS}
         return cls(arrays, cfg if cfg is not None else from_dict(BM25Config, meta["config"], "retrieval"))
 

@@ -42,7 +42,9 @@ def _idf(variant: str, n_rows: int, n: int) -> float:
 class OracleBM25:
     """Brute-force top-K over ``rank_bm25.BM25Okapi``; same build / search signature as BM25Index."""
 
-    def __init__(self, keys: np.ndarray, row_ids: np.ndarray, users: np.ndarray, ts: np.ndarray, cfg: BM25Config):
+    def __init__(
+        self, keys: np.ndarray, row_ids: np.ndarray, users: np.ndarray, ts: np.ndarray, cfg: BM25Config
+    ) -> None:
         self.cfg = cfg
         self.keys = np.asarray(keys, dtype=np.int64)
         self.row_ids = np.asarray(row_ids, dtype=np.int64)
