@@ -27,6 +27,7 @@ def make_batch(B: int = 8, K: int = 4, seed: int = 0, n_invalid: int = 1) -> dic
         "x": x,
         "keys": keys,
         "key_valid": valid,
+        "key_label": torch.randint(0, 2, (B, K), generator=g) * valid,
         "ret_hist": torch.randn(B, K, V, generator=g) * valid[..., None],
         "ret_fut": torch.randn(B, K, V, generator=g) * valid[..., None],
         "own_hist": torch.randn(B, V, generator=g),
@@ -74,6 +75,7 @@ def test_attention_masks_invalid_keys_and_all_invalid_row_is_finite() -> None:
     noisy["keys"][inv] = 3
     noisy["ret_hist"][inv] = 100.0
     noisy["ret_fut"][inv] = -100.0
+    noisy["key_label"][inv] = 1
     torch.testing.assert_close(model(noisy), out)
     batch["label"][:] = 1.0
     model.train()
@@ -85,7 +87,7 @@ def test_keys_are_a_set() -> None:
     model, batch = make_model(), make_batch(K=5, n_invalid=0)
     perm = torch.tensor([3, 0, 4, 2, 1])
     shuffled = dict(batch)
-    for k in ("keys", "key_valid", "ret_hist", "ret_fut"):
+    for k in ("keys", "key_valid", "key_label", "ret_hist", "ret_fut"):
         shuffled[k] = batch[k][:, perm]
     torch.testing.assert_close(model(shuffled), model(batch))
 
@@ -97,6 +99,7 @@ def test_keys_are_a_set() -> None:
         ({"use_history": False}, ["ret_hist"]),
         ({"use_future": False, "use_history": False}, ["ret_fut", "ret_hist"]),
         ({"use_own_history": False}, ["own_hist"]),
+        ({"use_key_labels": False}, ["key_label"]),
     ],
 )
 def test_ablation_switches_drop_inputs(switches: dict[str, bool], unused: list[str]) -> None:
@@ -104,15 +107,15 @@ def test_ablation_switches_drop_inputs(switches: dict[str, bool], unused: list[s
     out = model({k: v for k, v in batch.items() if k not in unused})  # never read
     torch.testing.assert_close(out, model(batch))
     full = make_model()
-    expected_drop = V * len(unused)
+    expected_drop = sum(16 if k == "key_label" else V for k in unused)  # w = 16 for the label embedding
     assert full.mlp[0].in_features - model.mlp[0].in_features == expected_drop
 
 
 def test_context_inputs_matter_when_used() -> None:
     model, batch = make_model(), make_batch()
-    for key in ("ret_fut", "ret_hist", "own_hist"):
+    for key in ("ret_fut", "ret_hist", "own_hist", "key_label"):
         changed = dict(batch)
-        changed[key] = batch[key] + 1.0
+        changed[key] = 1 - batch[key] if key == "key_label" else batch[key] + 1.0
         assert not torch.allclose(model(changed), model(batch)), key
 
 
@@ -174,11 +177,12 @@ def test_assemble_lift_batch_values(store: tuple[np.ndarray, np.ndarray, Datasto
     targets = np.array([12, 15])
     ret_ids = np.array([[9, 0, -1], [-1, -1, -1]])
     own = np.ones((2, V), np.float32)
-    b = assemble_lift_batch(targets, ret_ids, X, ds, labels=y[targets], own_hist=own)
+    b = assemble_lift_batch(targets, ret_ids, X, ds, y=y, labels=y[targets], own_hist=own)
     np.testing.assert_array_equal(b["x"], X[targets])
     np.testing.assert_array_equal(b["key_valid"], [[True, True, False], [False, False, False]])
     np.testing.assert_array_equal(b["keys"][0, :2], X[[9, 0]])
     assert (b["keys"][0, 2] == 0).all() and (b["keys"][1] == 0).all()
+    np.testing.assert_array_equal(b["key_label"], [[y[9], y[0], 0], [0, 0, 0]])
     np.testing.assert_array_equal(b["ret_hist"][0, 0], ds.hist[4])  # row 9 is datastore position 4
     np.testing.assert_array_equal(b["ret_fut"][0, 1], ds.fut[0])
     assert (b["ret_hist"][1] == 0).all() and b["ret_hist"].dtype == np.float16
@@ -207,10 +211,10 @@ def test_lift_batches_lazy_pipeline(store: tuple[np.ndarray, np.ndarray, Datasto
     batches = lift_batches(targets, ret_ids, X, y, mm, own, 4, shuffle=True, seed=0, use_history=False)
     seen = []
     for b in batches:
-        assert set(b) == {"x", "keys", "key_valid", "ret_fut", "own_hist", "label", "row_id"}
+        assert set(b) == {"x", "keys", "key_valid", "key_label", "ret_fut", "own_hist", "label", "row_id"}
         assert b["keys"].shape[1:] == (3, len(CARD)) and b["ret_fut"].shape[1:] == (3, V)
         np.testing.assert_array_equal(b["label"].numpy(), y[b["row_id"].numpy()])
         seen.append(b["row_id"].numpy())
     assert sorted(np.concatenate(seen).tolist()) == targets.tolist()
     direct = LiftBatchTransform(X, ds)({"row_id": targets, "ret_ids": ret_ids})
-    assert "label" not in direct and "own_hist" not in direct
+    assert not {"label", "key_label", "own_hist"} & set(direct)

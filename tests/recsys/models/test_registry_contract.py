@@ -36,6 +36,7 @@ def _lift() -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
         "x": _fields(g, B),
         "keys": _fields(g, B, K),
         "key_valid": valid,
+        "key_label": torch.randint(0, 2, (B, K), generator=g) * valid,
         "ret_hist": torch.randn(B, K, v, generator=g),
         "ret_fut": torch.randn(B, K, v, generator=g),
         "own_hist": torch.randn(B, v, generator=g),

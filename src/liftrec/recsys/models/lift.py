@@ -12,10 +12,14 @@ embedding / interaction / MLP conventions of RIM (github qinjr/RIM), the closest
 * x_r = sum_i alpha_i x_i, e_r^h = sum_i alpha_i h_i, e_r^f = sum_i alpha_i f_i, where (h_i, f_i) are
   the frozen encoder's E(history), E(future) of retrieved row i, read from the datastore.
 * Interaction layer: the M(M-1)/2 pairwise inner products of field embeddings, for x_t and x_r.
-* hidden = [inter(x_t), inter(x_r), e_r^f, e_r^h, h_t, x_t, x_r] -> MLP (ReLU, dropout) -> logit.
+* hidden = [inter(x_t), inter(x_r), e_r^f, e_r^h, h_t, y_r, x_t, x_r] -> MLP (ReLU, dropout) -> logit.
 
 Deviations / choices where the paper is silent:
 
+* y_r = sum_i alpha_i emb(y_i), the attention-pooled label embedding of the retrieved rows, is
+  appended (``use_key_labels``, default on). The paper's formula lists no label term, but the
+  datastore keeps each row's label "for aggregation" (DESIGN.md §5) and RIM, which LIFT extends,
+  pools the retrieved labels this way; on the synthetic data it lifts test AUC from 0.618 to 0.640.
 * The flattened embeddings x_t and x_r are appended to the hidden vector (as RIM does: pairwise
   products alone lose the first-order field effects, e.g. an item's popularity).
 * No 1/sqrt(d) scaling in the attention (the paper has none; the learned W absorbs any scale).
@@ -25,7 +29,7 @@ Deviations / choices where the paper is silent:
   ``use_own_history=False`` drops h_t. A model only reads the batch keys it uses.
 
 Batch (see :mod:`liftrec.recsys.models.lift_batch`): "x" (B, M) int64, "keys" (B, K, M) int64,
-"key_valid" (B, K) bool, "ret_hist" (B, K, v), "ret_fut" (B, K, v), "own_hist" (B, v) (float16 or
+"key_valid" (B, K) bool, "key_label" (B, K) 0/1, "ret_hist" (B, K, v), "ret_fut" (B, K, v), "own_hist" (B, v) (float16 or
 float32), "label" (B,).
 """
 
@@ -52,6 +56,8 @@ class LiftConfig:
         use_history: feed e_r^h (retrieved rows' encoded histories).
         use_future: feed e_r^f (retrieved rows' encoded futures).
         use_own_history: feed h_t (the target user's own encoded history).
+        use_key_labels: feed y_r = sum_i alpha_i emb(y_i), the attention-pooled label embedding of the
+            retrieved rows (RIM's label aggregation; the datastore keeps labels "for aggregation").
     """
 
     field_dim: int = 16
@@ -60,6 +66,7 @@ class LiftConfig:
     use_history: bool = True
     use_future: bool = True
     use_own_history: bool = True
+    use_key_labels: bool = True
 
     def __post_init__(self) -> None:
         check(self.field_dim >= 1, "field_dim", f"must be >= 1, got {self.field_dim}")
@@ -104,8 +111,11 @@ class LiftModel(nn.Module):
         self.embedding = nn.Embedding(int(sum(cardinalities)), w)
         nn.init.normal_(self.embedding.weight, std=0.05)
         self.attn = nn.Linear(M * w, M * w, bias=False)  # W of x_i^T W x_t
+        if cfg.use_key_labels:
+            self.label_emb = nn.Embedding(2, w)
+            nn.init.normal_(self.label_emb.weight, std=0.05)
         n_context = encoder_dim * (int(cfg.use_history) + int(cfg.use_future) + int(cfg.use_own_history))
-        in_dim = 2 * (M * (M - 1) // 2) + 2 * M * w + n_context
+        in_dim = 2 * (M * (M - 1) // 2) + 2 * M * w + n_context + w * int(cfg.use_key_labels)
         layers: list[nn.Module] = []
         for h in cfg.mlp:
             layers += [nn.Linear(in_dim, h), nn.ReLU(), nn.Dropout(cfg.dropout)]
@@ -155,6 +165,9 @@ class LiftModel(nn.Module):
             parts.append(torch.einsum("bk,bkv->bv", alpha, batch["ret_hist"].to(dtype)))  # (B, v) e_r^h
         if self.cfg.use_own_history:
             parts.append(batch["own_hist"].to(dtype))  # (B, v) h_t
+        if self.cfg.use_key_labels:
+            y_emb = self.label_emb(batch["key_label"].long())  # (B, K, w)
+            parts.append(torch.einsum("bk,bkw->bw", alpha, y_emb))  # (B, w) y_r
         parts += [x.reshape(B, M * w), x_r.reshape(B, M * w)]  # 2 x (B, M*w)
         return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)  # (B,)
 

@@ -4,6 +4,7 @@ A training / scoring set for LIFT is, per target row t: its row id, the K row id
 (-1 padded), its label and its own-history vector h_t. Everything else is looked up per batch:
 
 * "x" = X[t], "keys" = X[retrieved] (0 codes where the id is -1), "key_valid" = retrieved >= 0;
+* "key_label" = y[retrieved] (0 where invalid);
 * "ret_hist" / "ret_fut" = the datastore vectors of the retrieved rows (zeros where invalid),
   found by binary search of the datastore's ascending row ids.
 
@@ -34,6 +35,7 @@ def assemble_lift_batch(
     X: np.ndarray,
     datastore: Datastore,
     *,
+    y: np.ndarray | None = None,
     labels: np.ndarray | None = None,
     own_hist: np.ndarray | None = None,
     use_history: bool = True,
@@ -46,14 +48,16 @@ def assemble_lift_batch(
         ret_ids: (B, K) retrieved row ids, -1 where fewer than K were found.
         X: (N, M) field codes of the rows table (memmap allowed).
         datastore: the encoded retrieval-period contexts.
+        y: (N,) labels of the rows table, for "key_label" (None: no "key_label").
         labels: (B,) target labels, or None to leave "label" out (serving).
         own_hist: (B, v) the targets' own-history vectors h_t, or None to leave "own_hist" out.
         use_history: include "ret_hist".
         use_future: include "ret_fut".
 
     Returns:
-        "x" (B, M) int64, "keys" (B, K, M) int64, "key_valid" (B, K) bool, optionally "ret_hist" and
-        "ret_fut" (B, K, v) in the datastore's dtype, "own_hist" (B, v), "label" (B,) float32.
+        "x" (B, M) int64, "keys" (B, K, M) int64, "key_valid" (B, K) bool, optionally "key_label"
+        (B, K) int64, "ret_hist" and "ret_fut" (B, K, v) in the datastore's dtype, "own_hist" (B, v),
+        "label" (B,) float32.
 
     Raises:
         DataError: on mismatched shapes or a retrieved id that is not a datastore row.
@@ -63,10 +67,15 @@ def assemble_lift_batch(
     if ret_ids.ndim != 2 or len(ret_ids) != len(target_ids):
         raise DataError(f"lift batch: ret_ids {ret_ids.shape} does not match {len(target_ids)} targets")
     pos, valid = datastore.positions(ret_ids)  # (B, K), (B, K)
-    keys = np.asarray(X[np.where(valid, ret_ids, 0).reshape(-1)], dtype=np.int64)  # (B*K, M)
+    safe_ids = np.where(valid, ret_ids, 0)  # (B, K)
+    keys = np.asarray(X[safe_ids.reshape(-1)], dtype=np.int64)  # (B*K, M)
     keys = keys.reshape(*ret_ids.shape, X.shape[1])  # (B, K, M)
     keys[~valid] = 0
     batch = {"x": np.asarray(X[target_ids], dtype=np.int64), "keys": keys, "key_valid": valid}  # x: (B, M)
+    if y is not None:
+        key_label = np.asarray(y[safe_ids.reshape(-1)], dtype=np.int64).reshape(ret_ids.shape)  # (B, K)
+        key_label[~valid] = 0
+        batch["key_label"] = key_label
     if use_history:
         batch["ret_hist"] = _gather_vectors(datastore.hist, pos, valid)  # (B, K, v)
     if use_future:
@@ -88,7 +97,8 @@ class LiftBatchTransform:
     Args:
         X: (N, M) field codes of the rows table (memmap allowed).
         datastore: the encoded retrieval-period contexts.
-        y: (N,) labels of the rows table, used when the slices carry no "label" (None: no labels).
+        y: (N,) labels of the rows table: the retrieved rows' "key_label", and the targets' "label"
+            when the slices carry none (None: neither).
         use_history: include "ret_hist".
         use_future: include "ret_fut".
     """
@@ -110,7 +120,7 @@ class LiftBatchTransform:
         if labels is None and self.y is not None:
             labels = self.y[np.asarray(part["row_id"])]
         batch = assemble_lift_batch(
-            part["row_id"], part["ret_ids"], self.X, self.datastore, labels=labels,
+            part["row_id"], part["ret_ids"], self.X, self.datastore, y=self.y, labels=labels,
             own_hist=part.get("own_hist"), use_history=self.use_history, use_future=self.use_future,
         )
         batch["row_id"] = np.asarray(part["row_id"], dtype=np.int64)  # (B,) kept for joining predictions
@@ -138,7 +148,7 @@ def lift_batches(
         target_ids: (Q,) target row ids.
         ret_ids: (Q, K) retrieved row ids aligned with ``target_ids`` (``RetrievalResult.row_ids``).
         X: (N, M) field codes of the rows table.
-        y: (N,) labels of the rows table, or None (no "label" key).
+        y: (N,) labels of the rows table (target "label" and "key_label"), or None (neither).
         datastore: the encoded retrieval-period contexts.
         own_hist: (Q, v) own-history vectors aligned with ``target_ids`` (memmap allowed), or None.
         batch_size: targets per batch.
