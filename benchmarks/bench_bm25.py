@@ -13,7 +13,7 @@ larger N: the engine alone (100M needs ``--full``). Wall q/s uses both cores; q 
 (all threads) and the 1-minute load average are recorded because the machine may be shared.
 Prints a Markdown table and writes JSON.
 
-    python benchmarks/bench_bm25.py --sizes 100000 1000000 10000000 --out bench_bm25.json
+    python benchmarks/bench_bm25.py --sizes 100000 1000000 10000000
     python benchmarks/bench_bm25.py --sizes 100000000 --full      # ~12 GB peak RSS, ~5 min
 """
 
@@ -94,7 +94,7 @@ def _reset_peak() -> None:
         pass
 
 
-def _timed_search(index: BM25Index, queries: dict, repeat: int = 2) -> tuple[object, float, float]:
+def _timed_search(index: BM25Index, queries: dict, repeat: int = 3) -> tuple[object, float, float]:
     """Best of ``repeat`` runs: (result, queries per wall second, queries per CPU second of all threads)."""
     best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
@@ -150,13 +150,13 @@ def run_size(n: int, n_queries: int, n_oracle: int, with_oracle: bool, seed: int
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
-    ap.add_argument("--queries", type=int, default=20_000, help="engine queries per size")
+    ap.add_argument("--queries", type=int, default=50_000, help="engine queries per size")
     ap.add_argument("--oracle-queries", type=int, default=30, help="rank-bm25 queries (~1.5 q/s at 1M)")
     ap.add_argument("--oracle-max-n", type=int, default=1_000_000, help="largest N run with rank-bm25")
     ap.add_argument("--full", action="store_true", help="allow sizes above 10M (100M: ~10 GB RAM, long)")
     ap.add_argument("--behaviour", action="store_true", help="seller -> behaviour (85 %% one value)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="bench_bm25.json")
+    ap.add_argument("--out", default="/tmp/liftrec_bench_bm25.json")
     args = ap.parse_args()
     if not args.full and max(args.sizes) > 10_000_000:
         ap.error("sizes above 10M need --full")
