@@ -26,13 +26,16 @@ import json
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from liftrec.recsys.config import check, from_dict
 from liftrec.recsys.errors import DataError
 from liftrec.recsys.retrieval import bm25_kernels as kern
+
+if TYPE_CHECKING:
+    from liftrec.recsys.retrieval.oracle import OracleBM25
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +313,7 @@ def make_retriever(
     users: np.ndarray,
     ts: np.ndarray,
     cfg: BM25Config,
-):
+) -> BM25Index | OracleBM25:
     """Build the engine (``"engine"``) or the rank-bm25 oracle (``"oracle"``, tests only: slow)."""
     if kind == "engine":
         return BM25Index.build(keys, row_ids, users, ts, cfg)

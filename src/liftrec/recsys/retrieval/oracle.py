@@ -61,7 +61,9 @@ class OracleBM25:
             self.idf = {tok: _idf(cfg.idf, n, df) for tok, df in self.bm25.doc_count.items()}
 
     @classmethod
-    def build(cls, keys, row_ids, users, ts, cfg: BM25Config) -> OracleBM25:
+    def build(
+        cls, keys: np.ndarray, row_ids: np.ndarray, users: np.ndarray, ts: np.ndarray, cfg: BM25Config
+    ) -> OracleBM25:
         """Index the rows (see :meth:`BM25Index.build`)."""
         return cls(keys, row_ids, users, ts, cfg)
 
