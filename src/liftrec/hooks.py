@@ -75,6 +75,8 @@ class MlflowTrackingHook:
         self._catalog = catalog
         mlflow.set_tracking_uri(tracking_uri(self._project_path))
         mlflow.set_experiment(EXPERIMENT)
+        while mlflow.active_run() is not None:  # a run left open by an earlier crash in this process
+            mlflow.end_run(status="KILLED")
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
         dataset = self._params.get("dataset", "?")
         run = mlflow.start_run(run_name=f"{'+'.join(names)} | {dataset} | seed={self._params.get('seed')}")

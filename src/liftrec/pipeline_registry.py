@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
@@ -16,12 +18,18 @@ def register_pipelines() -> dict[str, Pipeline]:
         A mapping from pipeline names to ``Pipeline`` objects.
     """
     found = find_pipelines(raise_errors=True)
+
+    def stage(name: str) -> Pipeline:
+        # Kedro >= 1.6 discovers only the pipelines named on the command line; upstream stages
+        # that were filtered out of discovery are built from their modules directly.
+        if name in found:
+            return found[name]
+        return importlib.import_module(f"liftrec.pipelines.{name}").create_pipeline()
+
     pipelines: dict[str, Pipeline] = {}
     upstream = Pipeline([])
-    for stage in STAGES:
-        if stage not in found:
-            continue
-        upstream = upstream + found[stage]
-        pipelines[stage] = upstream
+    for name in STAGES:
+        upstream = upstream + stage(name)
+        pipelines[name] = upstream
     pipelines["__default__"] = upstream
     return pipelines

@@ -4,11 +4,14 @@ from kedro.config import OmegaConfigLoader
 
 from liftrec.hooks import MlflowTrackingHook, ParameterValidationHook
 
-# Validation first, so a bad parameter fails before MLflow opens a run.
-HOOKS = (ParameterValidationHook(), MlflowTrackingHook())
+# pluggy calls the last-registered hook first: validation runs before MLflow opens a run, so a
+# bad parameter costs nothing and leaves no half-open run behind.
+HOOKS = (MlflowTrackingHook(), ParameterValidationHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
     "default_run_env": "local",
+    # An environment (local, test) overrides single keys of a base mapping, not the whole mapping.
+    "merge_strategy": {"parameters": "soft", "catalog": "soft"},
 }

@@ -120,7 +120,13 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
     from liftrec.recsys.workflows.predict import PredictorStageConfig
     from liftrec.recsys.workflows.pretrain import PretrainStageConfig
 
+    from liftrec.recsys.training.device import resolve_device
+
     device = params.get("device", "auto")
+    try:
+        resolve_device(device)
+    except ConfigError as e:
+        raise ConfigError(f"parameter 'device': {e}") from None
     pre = build(PretrainStageConfig, pretrain_params(params.get("pretrain") or {}, device), "pretrain")
     length = (params.get("windows") or {}).get("length", 20)
     if pre.encoder.max_len < length:
@@ -137,7 +143,11 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
                 f"parameter 'retrieval.query_fields': {missing} not among the fields of {params.get('dataset')}: "
                 f"{list(known)}"
             )
-    build(PredictorStageConfig, predictor_params(params.get("train") or {}, device), "train")
+    predictor = build(PredictorStageConfig, predictor_params(params.get("train") or {}, device), "train")
+    from liftrec.recsys.models.registry import MODELS
+
+    if predictor.model not in MODELS:
+        raise ConfigError(f"parameter 'train.model': unknown model {predictor.model!r}; known: {sorted(MODELS)}")
 
 
 _STAGE_VALIDATORS.append(_validate_model_stages)
