@@ -84,7 +84,9 @@ def test_gradients_reach_every_parameter(name: str) -> None:
     model, _, _, batch = _setup(name)
     model.train().loss(batch).backward()
     dead = [
-        n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)
+        n
+        for n, p in model.named_parameters()
+        if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)
     ]
     assert not dead, f"no gradient reaches {dead}"
 

@@ -19,18 +19,18 @@ Deviations / choices where the paper is silent:
 * y_r = sum_i alpha_i emb(y_i), the attention-pooled label embedding of the retrieved rows, is
   appended (``use_key_labels``, default on). The paper's formula lists no label term, but the
   datastore keeps each row's label "for aggregation" (DESIGN.md §5) and RIM, which LIFT extends,
-  pools the retrieved labels this way; on the synthetic data it lifts test AUC from 0.618 to 0.640.
+  pools the retrieved labels this way (synthetic data, one seed: test AUC 0.618 without, 0.640 with).
 * The flattened embeddings x_t and x_r are appended to the hidden vector (as RIM does: pairwise
   products alone lose the first-order field effects, e.g. an item's popularity).
 * No 1/sqrt(d) scaling in the attention (the paper has none; the learned W absorbs any scale).
 * Embeddings start at N(0, 0.05^2) so the initial attention is near uniform.
 * Switches for the paper's ablations: ``use_future=False`` drops e_r^f (history-only context),
-  ``use_history=False`` drops e_r^h (future-only), both False keep only the retrieved raw keys;
+  ``use_history=False`` drops e_r^h (future-only), both False drop every retrieved encoder vector (RIM-like);
   ``use_own_history=False`` drops h_t. A model only reads the batch keys it uses.
 
 Batch (see :mod:`liftrec.recsys.models.lift_batch`): "x" (B, M) int64, "keys" (B, K, M) int64,
-"key_valid" (B, K) bool, "key_label" (B, K) 0/1, "ret_hist" (B, K, v), "ret_fut" (B, K, v), "own_hist" (B, v) (float16 or
-float32), "label" (B,).
+"key_valid" (B, K) bool, "key_label" (B, K) 0/1, "ret_hist" (B, K, v), "ret_fut" (B, K, v),
+"own_hist" (B, v) (float16 or float32), "label" (B,).
 """
 
 from __future__ import annotations
