@@ -1,4 +1,4 @@
-"""LIFT's sequence encoder E (Du et al., "Look into the Future", KDD 2025, §3.2 and Table 4).
+"""LIFT's sequence encoder E (Zheng et al., "Look into the Future", KDD 2025, §3.2 and Table 4).
 
 A window of L interactions (chronological, left-padded) becomes L tokens::
 

@@ -1,4 +1,4 @@
-"""Mask-behaviour pretraining of LIFT's encoder (Du et al., KDD 2025, §3.3).
+"""Mask-behaviour pretraining of LIFT's encoder (Zheng et al., KDD 2025, §3.3).
 
 Retrieval-set sequences of length L have a fraction r of their labels replaced by [MASK]; an MLP on
 the encoder state o_i predicts each masked label y_i; the loss is BCE over masked positions only.
