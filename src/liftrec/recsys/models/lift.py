@@ -1,6 +1,6 @@
 """LIFT's predictor F.
 
-Paper: Du et al., "Look into the Future: Deep Contextualized Sequential Recommendation", KDD 2025, §3.4.
+Paper: Zheng et al., "Look into the Future: Deep Contextualized Sequential Recommendation", KDD 2025, §3.4.
 
 No LIFT (or DERT) code is public; this follows the paper's text and DESIGN.md §7, with the
 embedding / interaction / MLP conventions of RIM (github qinjr/RIM), the closest public reference:
