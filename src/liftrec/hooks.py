@@ -126,10 +126,18 @@ class MlflowTrackingHook:
             if short.endswith("metrics") and isinstance(value, dict):
                 self._log_metrics(value)
                 mlflow.log_dict(value, f"{short}.json")
-            elif short.endswith(("_plot", "_report")) and self._catalog is not None:
-                path = getattr(self._catalog.get(name), "_path", None) if hasattr(self._catalog, "get") else None
-                if path is not None and Path(path).exists():
-                    mlflow.log_artifact(str(path))
+
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str, data: Any, node) -> None:
+        # Kedro saves a node's outputs after ``after_node_run``: files are logged once written.
+        if self._mlflow is None or self._catalog is None:
+            return
+        if not dataset_name.split(".")[-1].endswith(("_plot", "_report")):
+            return
+        dataset = self._catalog.get(dataset_name)
+        path = getattr(dataset, "_path", None) or getattr(dataset, "_filepath", None)
+        if path is not None and Path(str(path)).is_file():
+            self._mlflow.log_artifact(str(path))
 
     def _log_metrics(self, metrics: dict[str, Any]) -> None:
         for key, value in _flatten(metrics).items():
