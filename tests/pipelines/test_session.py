@@ -32,6 +32,10 @@ def test_default_run_writes_the_report_and_one_mlflow_run_with_a_child_per_stage
     assert children["pretrain"].data.params["pretrain.mask_ratio"] == "0.6"
     assert "test.AUC" in children["evaluate"].data.metrics
     assert any(k.startswith("seconds.") for k in children["train"].data.metrics)
+    # files saved by the evaluate stage are artifacts of its child run (logged once Kedro wrote them)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(children["evaluate"].info.run_id)}
+    assert {"report.md", "training_curves.png"} <= artifacts
+    assert (report / "training_curves.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import pandas as pd
 
 from liftrec.pipelines.params import build, task_of
 from liftrec.pipelines.train.nodes import predictor_params
+from liftrec.reporting import training_curves_png
 from liftrec.recsys.schema import Schema
 from liftrec.recsys.workflows.predict import (
     PredictorStageConfig,
@@ -45,3 +46,8 @@ def compute_metrics(
 def write_report(metrics: dict[str, Any], dataset: str, seed: int, train: dict[str, Any]) -> str:
     """The Markdown report of the run."""
     return report_markdown(metrics, f"LIFT on {dataset}", {"dataset": dataset, "seed": seed, "train": train})
+
+
+def plot_training_curves(pretrain_metrics: dict[str, Any], train_metrics: dict[str, Any]) -> bytes:
+    """PNG of the per-epoch loss and validation curves of pretraining and predictor training."""
+    return training_curves_png(pretrain_metrics, train_metrics)

@@ -2,7 +2,7 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from liftrec.pipelines.evaluate.nodes import compute_metrics, score_targets, write_report
+from liftrec.pipelines.evaluate.nodes import compute_metrics, plot_training_curves, score_targets, write_report
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -26,6 +26,12 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["evaluation_metrics", "params:dataset", "params:seed", "params:train"],
                 "evaluation_report",
                 name="write_report",
+            ),
+            node(
+                plot_training_curves,
+                ["pretrain_metrics", "train_metrics"],
+                "training_curves_plot",
+                name="plot_training_curves",
             ),
         ],
         tags="evaluate",
