@@ -36,7 +36,8 @@ def _panel(ax, metrics: Mapping[str, Any], title: str, score_key: str, score_lab
     ax.set_xlabel("epoch")
     if not loss and not score:
         # e.g. pretraining disabled (LIFT w/o pretraining): say so instead of an empty frame
-        ax.text(0.5, 0.5, "no curve recorded (stage disabled)", ha="center", va="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, "no curve recorded (stage disabled)", ha="center", va="center",
+                transform=ax.transAxes)
         ax.set_xticks([])
         ax.set_yticks([])
         return
