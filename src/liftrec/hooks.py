@@ -61,6 +61,7 @@ class MlflowTrackingHook:
         self._params: dict[str, Any] = {}
         self._project_path = Path.cwd()
         self._catalog = None
+        self._reuse_tags: dict[str, dict[str, str]] = {}  # stage -> tags naming the runs it reuses
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -97,7 +98,33 @@ class MlflowTrackingHook:
             mlflow.end_run()
         mlflow.start_run(run_name=stage, nested=True)
         mlflow.set_tags({"stage": stage, "dataset": str(self._params.get("dataset"))})
+        mlflow.set_tags(self._reuse_tags.pop(stage, {}))
         self._stage = stage
+
+    @hook_impl
+    def after_cache_plan(self, plan) -> None:
+        """A stage with reused nodes is tagged ``reused_from=<MLflow run ids that produced them>``;
+        a stage that is reused whole gets a child run holding only these tags (liftrec.session)."""
+        if self._mlflow is None:
+            return
+        stage_of = {d.node.name: next((t for t in d.node.tags if t in STAGES), "other") for d in plan.decisions}
+        running = {stage_of[name] for name in plan.to_run}
+        reused: dict[str, list] = {}
+        for d in plan.reused:
+            reused.setdefault(stage_of[d.node.name], []).append(d)
+        for stage, decisions in reused.items():
+            runs = {d.provenance.get("mlflow_run_id") or f"kedro:{d.provenance.get('kedro_run_id', '?')}"
+                    for d in decisions}  # fmt: skip
+            self._reuse_tags[stage] = {"reused_from": ",".join(sorted(runs)),
+                                       "reused_nodes": ",".join(d.node.name for d in decisions)}  # fmt: skip
+            if stage not in running:
+                self._enter_stage(stage, None)
+
+    @hook_impl
+    def cache_provenance(self, node) -> dict[str, str] | None:
+        """The MLflow run of the stage that just ran ``node``, kept in its cache entry."""
+        run = self._mlflow.active_run() if self._mlflow is not None else None
+        return {"mlflow_run_id": run.info.run_id} if run is not None else None
 
     @hook_impl
     def before_node_run(self, node, inputs: dict[str, Any]) -> None:
@@ -156,6 +183,7 @@ class MlflowTrackingHook:
             self._mlflow.end_run(status=status)
         self._mlflow = None
         self._stage = None
+        self._reuse_tags = {}
 
     @hook_impl
     def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:

@@ -3,10 +3,15 @@
 from kedro.config import OmegaConfigLoader
 
 from liftrec.hooks import MlflowTrackingHook, ParameterValidationHook
+from liftrec.session import CachingSession
 
 # pluggy calls the last-registered hook first: validation runs before MLflow opens a run, so a
 # bad parameter costs nothing and leaves no half-open run behind.
 HOOKS = (MlflowTrackingHook(), ParameterValidationHook())
+
+# Every run skips the nodes whose parameters, inputs and code are unchanged (docs/caching.md);
+# `--params=cache=false` reruns everything.
+SESSION_CLASS = CachingSession
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

@@ -58,6 +58,9 @@ def validate_parameters(params: dict[str, Any]) -> None:
     from liftrec.recsys.data.split import SplitConfig
     from liftrec.recsys.data.synthetic import SyntheticConfig
 
+    cache = params.get("cache", True)
+    if not isinstance(cache, bool):
+        raise ConfigError(f"parameter 'cache': expected true or false, got {cache!r}")
     dataset = params.get("dataset")
     datasets = params.get("datasets") or {}
     dataset_profile(dataset, datasets)
