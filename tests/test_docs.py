@@ -15,8 +15,8 @@ pytest.importorskip("mkdocs")
 
 def test_mkdocs_build_is_strict_clean(tmp_path: Path):
     site = tmp_path / "site"
-    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"),
-           "-d", str(site)]
+    config = str(REPO / "mkdocs.yml")
+    cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", config, "-d", str(site)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     for page in ("index.html", "tracking/index.html", "lineage/index.html"):

@@ -1,4 +1,4 @@
-"""notebooks/walkthrough.ipynb runs top to bottom on a fresh project copy (it runs the tiny test env itself)."""
+"""notebooks/walkthrough.ipynb runs top to bottom on a fresh project copy (running the tiny test env)."""
 
 from __future__ import annotations
 

@@ -36,8 +36,9 @@ def _panel(ax, metrics: Mapping[str, Any], title: str, score_key: str, score_lab
     ax.set_xlabel("epoch")
     if not loss and not score:
         # e.g. pretraining disabled (LIFT w/o pretraining): say so instead of an empty frame
-        ax.text(0.5, 0.5, "no curve recorded (stage disabled)", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, "no curve recorded (stage disabled)", ha="center", va="center", transform=ax.transAxes
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         return
@@ -53,8 +54,15 @@ def _panel(ax, metrics: Mapping[str, Any], title: str, score_key: str, score_lab
         ax.axvline(best, color="grey", linestyle="--", linewidth=1, label=f"kept (epoch {best})")
     handles = ax.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     # below the axes, so it never hides a curve
-    ax.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.16),
-              ncol=3, fontsize=8, frameon=False)
+    ax.legend(
+        handles,
+        [h.get_label() for h in handles],
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.16),
+        ncol=3,
+        fontsize=8,
+        frameon=False,
+    )
     ax.set_xticks(list(epochs))
 
 

@@ -9,7 +9,6 @@ import pandas as pd
 
 from liftrec.pipelines.params import build, task_of
 from liftrec.pipelines.train.nodes import predictor_params
-from liftrec.reporting import training_curves_png
 from liftrec.recsys.schema import Schema
 from liftrec.recsys.workflows.predict import (
     PredictorStageConfig,
@@ -18,6 +17,7 @@ from liftrec.recsys.workflows.predict import (
     predict_targets,
     report_markdown,
 )
+from liftrec.reporting import training_curves_png
 
 
 def score_targets(

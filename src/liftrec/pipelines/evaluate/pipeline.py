@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from liftrec.pipelines.evaluate.nodes import compute_metrics, plot_training_curves, score_targets, write_report
+from liftrec.pipelines.evaluate.nodes import (
+    compute_metrics,
+    plot_training_curves,
+    score_targets,
+    write_report,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
