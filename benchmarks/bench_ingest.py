@@ -1,20 +1,29 @@
-"""Ingestion benchmark: raw Taobao-format CSV -> canonical rows -> time split -> negatives.
+"""Data-preparation benchmark: raw Taobao-format CSV -> canonical rows -> split -> negatives -> windows.
 
 Generates a ``UserBehavior.csv`` of N rows in the official Taobao layout (vectorised: users grouped
 with ascending timestamps inside the 9-day window, a few stray timestamps outside it, Zipf-skewed
 items, the real behaviour mix), then times each stage in a fresh subprocess, so that each stage's
-peak resident memory (``ru_maxrss``) is its own:
+peak resident memory is its own:
 
 1. ``ingest``: ``liftrec.recsys.data.loaders.load_raw("taobao", ...)``;
 2. ``split``: ``liftrec.recsys.data.split.split_by_time`` (PROTOCOL.md's Taobao time points);
-3. ``negatives``: ``liftrec.recsys.data.negatives.sample_negatives`` (CTR: 1 negative per positive).
+3. ``negatives``: ``liftrec.recsys.data.negatives.sample_negatives`` (CTR: 1 negative per positive);
+4. ``windows``: ``liftrec.recsys.data.sequences.build_windows`` (default ``WindowConfig``).
 
-Stages 2 and 3 read their input from a Parquet file written (untimed) by the previous stage; a
-stage whose module is not importable is skipped with a note. Prints a table and writes JSON.
+Stages 2-4 read their input from the Parquet file written (untimed) by the previous stage with
+``pd.read_parquet``, as the project's ``AtomicParquetDataset`` does. The peak of that read is
+reported on its own ("read peak"); on Linux the process's peak counter (``VmHWM``) is then reset
+(``/proc/self/clear_refs``), so "peak RSS" is the stage's own peak, input table included ("input
+RSS" is what the process holds when the timed call starts). The CSV is generated only when the
+``ingest`` stage runs, so ``--stages split,negatives,windows`` reuses an earlier ``rows.parquet``.
+A stage whose module is not importable is skipped with a note. Prints a table and writes JSON.
 
 Usage::
 
     python benchmarks/bench_ingest.py --rows 1000000 --out-dir /tmp/liftrec_bench_ingest
+    python benchmarks/bench_ingest.py --rows 30000000 --stages split,negatives,windows
+    python benchmarks/bench_ingest.py --rows 30000000 --stages split,negatives,windows \
+        --src /tmp/old_checkout/src --tag _before     # the same stages on an older library
 """
 
 from __future__ import annotations
@@ -34,7 +43,8 @@ import numpy as np
 WINDOW = (1511539200, 1512316800)  # [2017-11-25T00:00+08:00, 2017-12-04T00:00+08:00)
 BEHAVIORS = ("pv", "buy", "cart", "fav")
 BEHAVIOR_P = (0.896, 0.020, 0.055, 0.029)  # the raw file's mix
-STAGES = ("ingest", "split", "negatives")
+STAGES = ("ingest", "split", "negatives", "windows")
+INPUT = {"split": "rows.parquet", "negatives": "split.parquet", "windows": "negatives.parquet"}
 
 
 def generate(path: Path, rows: int, seed: int = 0) -> None:
@@ -89,14 +99,43 @@ def _peak_rss_mb() -> float:
     return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
 
 
+def _rss_mb() -> float:
+    """Current resident memory of this process in MiB (Linux ``VmRSS``; 0 elsewhere)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _reset_peak() -> bool:
+    """Reset ``VmHWM`` to the current RSS (Linux >= 4.0); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _cpu_seconds() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
+def _nbytes(obj: object) -> int:
+    if isinstance(obj, dict):
+        return sum(int(v.nbytes) for v in obj.values())
+    return int(obj.memory_usage(index=False, deep=True).sum())  # type: ignore[attr-defined]
+
+
 def run_stage(stage: str, work: Path, block_size: int) -> dict:
     """Run one stage in this process and return its measurements (called in a fresh subprocess)."""
     import pandas as pd
+    import pyarrow as pa
 
     from liftrec.recsys.schema import Schema
 
@@ -111,6 +150,7 @@ def run_stage(stage: str, work: Path, block_size: int) -> dict:
         result["rows_in"] = int(schema.extra["raw_rows"])
         result["rows_out"] = len(rows)
         result["peak_rss_mb"] = _peak_rss_mb()
+        result["output_mb"] = _nbytes(rows) / 2**20
         result["cardinalities"] = dict(zip(schema.fields, schema.cardinalities, strict=True))
         rows.to_parquet(work / "rows.parquet")
         (work / "schema.json").write_text(json.dumps(schema.to_dict()))
@@ -119,26 +159,37 @@ def run_stage(stage: str, work: Path, block_size: int) -> dict:
     try:
         if stage == "split":
             from liftrec.recsys.data.split import SplitConfig, split_by_time
-        else:
+        elif stage == "negatives":
             from liftrec.recsys.data.negatives import NegativeConfig, sample_negatives
+        else:
+            from liftrec.recsys.data.sequences import WindowConfig, build_windows
     except ImportError as exc:
         return {**result, "skipped": f"not importable yet: {exc}"}
-    frame = pd.read_parquet(work / ("rows.parquet" if stage == "split" else "split.parquet"))
-    result["rss_before_mb"] = _peak_rss_mb()
+    frame = pd.read_parquet(work / INPUT[stage])  # what AtomicParquetDataset.load does
+    pa.default_memory_pool().release_unused()
+    result["read_peak_mb"] = _peak_rss_mb()
+    result["peak_reset"] = _reset_peak()
+    result["rss_before_mb"] = _rss_mb() if result["peak_reset"] else _peak_rss_mb()
+    result["input_mb"] = _nbytes(frame) / 2**20
     t0, c0 = time.perf_counter(), _cpu_seconds()
     if stage == "split":
         cfg = SplitConfig(
             mode="time_points", time_points=("2017-12-02T00:00+08:00", "2017-12-03T00:00+08:00")
         )
         out, _ = split_by_time(frame, cfg, schema.time_unit)
-    else:
+    elif stage == "negatives":
         out = sample_negatives(frame, schema, NegativeConfig(task="ctr"), seed=0)
+    else:
+        out = build_windows(frame, WindowConfig())
     result["seconds"], result["cpu_seconds"] = time.perf_counter() - t0, _cpu_seconds() - c0
     result["peak_rss_mb"] = _peak_rss_mb()
-    result["rows_in"], result["rows_out"] = len(frame), len(out)
-    if stage == "split":
+    result["output_mb"] = _nbytes(out) / 2**20
+    result["rows_in"] = len(frame)
+    result["rows_out"] = len(out) if stage != "windows" else len(out["hist_lo"])  # type: ignore[index]
+    if stage != "windows":
         del frame
-        out.to_parquet(work / "split.parquet")
+        name = "split.parquet" if stage == "split" else "negatives.parquet"
+        out.to_parquet(work / name)  # type: ignore[union-attr]
     return result
 
 
@@ -150,6 +201,11 @@ def main() -> None:
     parser.add_argument(
         "--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES)
     )
+    parser.add_argument(
+        "--src", type=Path, default=Path(__file__).resolve().parents[1] / "src",
+        help="source tree of the liftrec package to measure (e.g. an older checkout, for before/after)",
+    )
+    parser.add_argument("--tag", default="", help="suffix of the JSON file name (e.g. _before)")
     parser.add_argument("--stage", help=argparse.SUPPRESS)  # internal: run one stage in this process
     args = parser.parse_args()
 
@@ -168,15 +224,20 @@ def main() -> None:
         "load_average_at_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "stages": [],
     }
-    if not raw.exists():  # generated in a child too, so the parent's memory stays small
+    stages = args.stages.split(",")
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        parser.error(f"unknown stages {unknown}; choose from {','.join(STAGES)}")
+    if "ingest" in stages and not raw.exists():  # generated in a child, so the parent stays small
         t0 = time.perf_counter()
         code = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); import bench_ingest as b; "
         code += f"b.generate(b.Path({str(raw)!r}), {args.rows})"
         subprocess.run([sys.executable, "-c", code], check=True)
         report["generate_seconds"] = round(time.perf_counter() - t0, 2)
-    report["csv_bytes"] = raw.stat().st_size
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
-    for stage in args.stages.split(","):
+    report["csv_bytes"] = raw.stat().st_size if raw.exists() else None
+    env = {**os.environ, "PYTHONPATH": str(args.src.resolve())}
+    report["src"] = str(args.src.resolve())
+    for stage in stages:
         cmd = [
             sys.executable,
             __file__,
@@ -195,10 +256,11 @@ def main() -> None:
             break
         report["stages"].append(json.loads(proc.stdout.strip().splitlines()[-1]))
 
-    print(f"rows {args.rows:,}  csv {report['csv_bytes'] / 2**20:,.0f} MiB  ({raw})")
+    csv = f"csv {report['csv_bytes'] / 2**20:,.0f} MiB" if report["csv_bytes"] else "csv not generated"
+    print(f"rows {args.rows:,}  {csv}  ({work})")
     print(
         f"{'stage':<10} {'rows in':>12} {'rows out':>12} {'seconds':>9} {'CPU s':>7} {'rows/s':>12}"
-        f" {'input RSS MiB':>14} {'peak RSS MiB':>13}"
+        f" {'read peak':>10} {'in MiB':>8} {'out MiB':>8} {'input RSS':>10} {'peak RSS':>9}"
     )
     for s in report["stages"]:
         if "seconds" in s:
@@ -206,12 +268,13 @@ def main() -> None:
             s["rows_per_s"] = round(rate)
             print(
                 f"{s['stage']:<10} {s['rows_in']:>12,} {s['rows_out']:>12,} {s['seconds']:>9.2f}"
-                f" {s['cpu_seconds']:>7.2f} {rate:>12,.0f} {s['rss_before_mb']:>14,.0f}"
-                f" {s['peak_rss_mb']:>13,.0f}"
+                f" {s['cpu_seconds']:>7.2f} {rate:>12,.0f} {s.get('read_peak_mb', 0):>10,.0f}"
+                f" {s.get('input_mb', 0):>8,.0f} {s['output_mb']:>8,.0f} {s['rss_before_mb']:>10,.0f}"
+                f" {s['peak_rss_mb']:>9,.0f}"
             )
         else:
             print(f"{s['stage']:<10} {s.get('skipped') or s.get('error')}")
-    out = args.out_dir / f"bench_ingest_{args.rows}.json"
+    out = args.out_dir / f"bench_ingest_{args.rows}{args.tag}.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"JSON: {out}")
 

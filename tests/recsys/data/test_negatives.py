@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -254,3 +256,64 @@ def test_positive_position_within_group_is_random() -> None:
     rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=1)
     first = rows[LABEL].to_numpy().reshape(-1, 2)[:, 0] == 1
     assert 0.35 < first.mean() < 0.65
+
+
+def digest(frame: pd.DataFrame) -> str:
+    """Fingerprint of a table's column names, dtypes and bytes."""
+    h = hashlib.sha256()
+    for c in frame.columns:
+        h.update(c.encode())
+        h.update(str(frame[c].dtype).encode())
+        h.update(np.ascontiguousarray(frame[c].to_numpy()).tobytes())
+    return h.hexdigest()[:16]
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        (NegativeConfig(), "d2343599cb2b46f7"),
+        (NegativeConfig(task="topn", topn_per_positive=20, keep_fraction=0.5), "bb7b6db32ea726a3"),
+    ],
+)
+def test_same_seed_same_rows_as_the_whole_table_implementation(cfg: NegativeConfig, expected: str) -> None:
+    """Pinned outputs of the original single-pass implementation: chunking changed no draw."""
+    assert digest(sample_negatives(big(), SCHEMA, cfg, seed=7)) == expected
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        NegativeConfig(),
+        NegativeConfig(task="topn", topn_per_positive=7, retrieval_per_positive=2),
+        NegativeConfig(keep_fraction=0.3, ctr_own_history_prob=1.0, ctr_per_positive=3),
+        NegativeConfig(retrieval_per_positive=0),
+    ],
+)
+@pytest.mark.parametrize("chunk_rows", [1, 3, 64])
+def test_chunk_size_does_not_change_the_rows(cfg: NegativeConfig, chunk_rows: int) -> None:
+    pos = big(seed=4, n_users=30, per_user=12, n_items=5)  # few items: collision rounds run
+    whole = sample_negatives(pos, SCHEMA, cfg, seed=3)
+    pd.testing.assert_frame_equal(sample_negatives(pos, SCHEMA, cfg, seed=3, chunk_rows=chunk_rows), whole)
+
+
+def test_user_field_other_than_user_id_is_copied_not_shared() -> None:
+    """The output shares the user_id array with the user field only when the input columns agree."""
+    pos = big(n_users=20, per_user=10)
+    pos["user"] = pos["user"] * 3 + 1
+    rows = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=0, chunk_rows=16)
+    check_rows(rows, pos, 1, 1)
+    np.testing.assert_array_equal(rows["user"].to_numpy(), rows[USER_ID].to_numpy() * 3 + 1)
+    same = sample_negatives(big(n_users=20, per_user=10), SCHEMA, NegativeConfig(), seed=0)
+    np.testing.assert_array_equal(same["user"].to_numpy(), same[USER_ID].to_numpy())
+
+
+def test_item_tuples_chunked_scan() -> None:
+    df = big(n_users=10, per_user=9)
+    tid, tuples = item_tuples(df, ("item", "category"))
+    for chunk_rows in (1, 2, 7):
+        t2, u2 = item_tuples(df, ("item", "category"), chunk_rows)
+        np.testing.assert_array_equal(t2, tid)
+        np.testing.assert_array_equal(u2, tuples)
+    np.testing.assert_array_equal(tuples[tid], df[["item", "category"]].to_numpy())
+    first = np.sort(np.unique(tid, return_index=True)[1])
+    assert tid.dtype == np.int64 and (tid[first] == np.arange(len(tuples))).all()  # first-appearance order

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -219,3 +221,69 @@ def test_synthetic_end_to_end_windows_do_not_leak() -> None:
         assert ((t[ok] > t[rr]) & (p[ok] == RETRIEVAL)).all() if later else (t[ok] < t[rr]).all()
     pool = rows.iloc[w["pool_index"]]  # later-period negatives never enter a history
     assert ((pool[LABEL] == 1) | (pool[PERIOD] == RETRIEVAL)).all()
+
+
+
+def seeded_rows(cfg: NegativeConfig) -> pd.DataFrame:
+    """A rows table of 60 users with tied timestamps and a global split (seeded)."""
+    rng = np.random.default_rng(0)
+    n = 1500
+    users, ts = np.sort(rng.integers(1, 61, n)), rng.integers(0, 300, n)
+    items = rng.integers(1, 40, n)
+    pos = pd.DataFrame(
+        {
+            USER_ID: users,
+            TS: ts,
+            LABEL: np.ones(n, np.int8),
+            PERIOD: np.searchsorted([200, 240, 260], ts, side="right").astype(np.int8),
+            "user": users,
+            "item": items,
+            "category": items % 3 + 1,
+        }
+    ).sort_values([USER_ID, TS], kind="stable")
+    return sample_negatives(pos, SCHEMA, cfg, seed=7)
+
+
+@pytest.mark.parametrize(
+    ("cfg", "expected"),
+    [
+        (NegativeConfig(), "b2cea002bad185ee"),
+        (NegativeConfig(task="topn", topn_per_positive=20, keep_fraction=0.5), "57478377b13e7db1"),
+    ],
+)
+def test_windows_pinned_and_independent_of_chunk_size(cfg: NegativeConfig, expected: str) -> None:
+    """Pinned outputs of the original whole-table implementation, for every chunk size."""
+    rows = seeded_rows(cfg)
+    for chunk_rows in (1, 5, 77, 1 << 22):  # 77 rows: cuts move back to user starts
+        w = build_windows(rows, WindowConfig(length=5), chunk_rows=chunk_rows)
+        h = hashlib.sha256()
+        for k in sorted(w):
+            assert w[k].dtype == np.int64, k
+            h.update(k.encode())
+            h.update(w[k].tobytes())
+        assert h.hexdigest()[:16] == expected, chunk_rows
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=rows_tables(), chunk_rows=st.integers(1, 12))
+def test_property_chunked_windows_equal_whole(case: tuple[pd.DataFrame, int, int], chunk_rows: int) -> None:
+    rows, L, min_len = case
+    cfg = WindowConfig(length=L, min_pretrain_len=min_len)
+    whole, chunked = build_windows(rows, cfg), build_windows(rows, cfg, chunk_rows=chunk_rows)
+    assert whole.keys() == chunked.keys()
+    for k in whole:
+        np.testing.assert_array_equal(chunked[k], whole[k])
+
+
+def test_errors_do_not_depend_on_chunk_size() -> None:
+    df = rows_table(TINY)
+    bad = df.copy()
+    bad.loc[14, TS] = 3  # unsorted, late in the table
+    bad.loc[1, ROW_ID] = 7  # wrong row id, early
+    for chunk_rows in (1, 4, 100):
+        with pytest.raises(DataError, match="row_id must equal"):
+            build_windows(bad, WindowConfig(), chunk_rows=chunk_rows)
+        with pytest.raises(DataError, match="sorted"):
+            build_windows(bad.assign(**{ROW_ID: df[ROW_ID]}), WindowConfig(), chunk_rows=chunk_rows)
+    empty = build_windows(df.iloc[:0], WindowConfig(), chunk_rows=3)
+    assert all(len(v) == 0 and v.dtype == np.int64 for v in empty.values())

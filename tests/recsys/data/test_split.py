@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from liftrec.recsys.config import from_dict
 from liftrec.recsys.data.split import SplitConfig, parse_time_point, split_by_time
 from liftrec.recsys.errors import ConfigError, DataError
-from liftrec.recsys.schema import PERIOD, RETRIEVAL, TEST, TRAIN, TS, USER_ID, VALID
+from liftrec.recsys.schema import PERIOD, PERIODS, RETRIEVAL, TEST, TRAIN, TS, USER_ID, VALID
 
 
 def table(ts: list[int], users: list[int] | None = None) -> pd.DataFrame:
@@ -143,3 +143,22 @@ def test_property_periods_follow_global_half_open_boundaries(
     assert sum(summary["rows"].values()) == len(df)
     pd.testing.assert_frame_equal(out.drop(columns=PERIOD), df)
     assert PERIOD not in df.columns  # the input is left untouched
+
+
+@pytest.mark.parametrize("order", ["sorted", "user_only", "shuffled"])
+def test_chunk_size_does_not_change_the_split(order: str) -> None:
+    """Period codes and per-period user counts (chunked pass or groupby fallback) match pandas."""
+    rng = np.random.default_rng(0)
+    n = 500
+    df = table(rng.integers(0, 100, n).tolist(), rng.integers(0, 40, n).tolist())
+    if order == "user_only":  # sorted by user, not by time within a user
+        df = df.sample(frac=1.0, random_state=1).sort_values(USER_ID, kind="stable")
+    elif order == "shuffled":
+        df = df.sample(frac=1.0, random_state=2)
+    whole, summary = split_by_time(df, SplitConfig())
+    expected = whole.groupby(PERIOD)[USER_ID].nunique()
+    assert summary["users"] == {name: int(expected.get(c, 0)) for name, c in PERIODS.items()}
+    for chunk_rows in (1, 3, 64):
+        out, s = split_by_time(df, SplitConfig(), chunk_rows=chunk_rows)
+        pd.testing.assert_frame_equal(out, whole)
+        assert s == summary

@@ -23,8 +23,16 @@ left after that (only when almost every tuple holds that item) is logged and kep
 for CTR) with their negatives, for either task; dropped positives leave the table entirely.
 
 The output is sorted by (user, ts, group), rows of a group in random (seeded) order: a fixed
-"positive first" order would reveal labels by position to the sequence models. ``row_id`` is reassigned to the position and ``group_id`` is the row_id of the positive a
-row belongs to (its candidate group of 1 + 100 for top-N).
+"positive first" order would reveal labels by position to the sequence models. ``row_id`` is
+reassigned to the position and ``group_id`` is the row_id of the positive a row belongs to (its
+candidate group of 1 + 100 for top-N).
+
+Memory (Taobao's 100 M positives -> 200 M rows must fit 24 GB next to the input table): the output
+columns are allocated once and filled per chunk of positives; per-row temporaries are int32 tuple
+ids / owners and per-chunk slices, never int64 copies of the whole table. The random stream is the
+one of a single whole-table pass: ``Generator.random`` draws (one 64-bit word per double) are taken
+chunk by chunk in the same order, and each ``Generator.integers`` draw is one call, so the output
+does not depend on ``chunk_rows``.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 _OWN_ROUNDS = 5
 _UNIFORM_ROUNDS = 10
+_CHUNK_ROWS = 1 << 22  # positives (or negatives) per vectorised step: bounds the temporaries
 
 
 @dataclass(frozen=True)
@@ -89,27 +98,50 @@ class NegativeConfig:
         return self.ctr_own_history_prob if self.task == "ctr" else self.topn_own_history_prob
 
 
-def item_tuples(df: pd.DataFrame, item_fields: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _index_dtype(n: int) -> type[np.signedinteger]:
+    return np.int32 if n < np.iinfo(np.int32).max else np.int64
+
+
+def _chunks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(a, min(n, a + size)) for a in range(0, n, size)]
+
+
+def item_tuples(
+    df: pd.DataFrame, item_fields: tuple[str, ...], chunk_rows: int = _CHUNK_ROWS
+) -> tuple[np.ndarray, np.ndarray]:
     """Factorise the item-side fields into tuple ids.
 
     Args:
         df: a table holding the ``item_fields`` columns.
         item_fields: the item-side field names.
+        chunk_rows: rows per step of the first-appearance scan (memory only; same result).
 
     Returns:
         ``(tuple_id, tuples)``: per row the id of its item tuple, and the (m, len(item_fields)) int64
         table of distinct tuples in order of first appearance.
     """
     key = np.zeros(len(df), dtype=np.int64)
-    for f in item_fields:
+    for i, f in enumerate(item_fields):
         codes, uniques = pd.factorize(df[f].to_numpy())
+        if i == 0 and (len(codes) == 0 or codes.min() >= 0):
+            key = codes  # already numbered in order of first appearance: refactorising is the identity
+            continue
         # Re-factorise after every field so the mixed-radix key stays below n_rows**2 (no overflow).
-        key, _ = pd.factorize(key * len(uniques) + codes)
+        key *= len(uniques)
+        key += codes
+        del codes
+        key, _ = pd.factorize(key)
     # factorize numbers tuples in order of first appearance: a first appearance raises the running max.
-    top = np.maximum.accumulate(key)
-    first = np.flatnonzero(np.concatenate([[True], top[1:] > top[:-1]])) if len(key) else key
-    tuples = np.stack([df[f].to_numpy(dtype=np.int64)[first] for f in item_fields], axis=1)
-    return key.astype(np.int64), tuples
+    first, top = [], -1
+    for a, b in _chunks(len(key), chunk_rows):
+        run = np.maximum.accumulate(key[a:b])
+        np.maximum(run, top, out=run)
+        prev = np.concatenate([[top], run[:-1]])
+        first.append(np.flatnonzero(run > prev) + a)
+        top = int(run[-1])
+    at = np.concatenate(first) if first else np.zeros(0, np.int64)
+    tuples = np.stack([df[f].to_numpy()[at].astype(np.int64) for f in item_fields], axis=1)
+    return key.astype(np.int64, copy=False), tuples.reshape(len(at), len(item_fields))
 
 
 def _validate(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -127,7 +159,9 @@ def _validate(df: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return df
 
 
-def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed: int) -> pd.DataFrame:
+def sample_negatives(
+    df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed: int, *, chunk_rows: int = _CHUNK_ROWS
+) -> pd.DataFrame:
     """Build the canonical ``rows`` table: every positive followed by its sampled negatives.
 
     Args:
@@ -135,6 +169,8 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
         schema: the dataset schema (``item_fields`` are replaced as a tuple).
         cfg: negative sampling parameters.
         seed: seed of every draw.
+        chunk_rows: positives (or negatives) per vectorised step; bounds the temporary memory and
+            never changes the result.
 
     Returns:
         The rows table: row_id (= position), user_id, ts, label (int8, 0 for negatives), period,
@@ -146,81 +182,175 @@ def sample_negatives(df: pd.DataFrame, schema: Schema, cfg: NegativeConfig, seed
     df = _validate(df, schema)
     if len(df) == 0:
         raise DataError("negatives: the input table is empty")
+    chunk_rows = max(1, int(chunk_rows))
     rng = np.random.default_rng(seed)
-    tuple_id, tuples = item_tuples(df, schema.item_fields)
-    item_col = schema.item_fields.index(schema.item_field)
+    tuple_id, tuples = item_tuples(df, schema.item_fields, chunk_rows)
+    t_item = np.ascontiguousarray(tuples[:, schema.item_fields.index(schema.item_field)])
     m = len(tuples)
+    tuple_id = tuple_id.astype(_index_dtype(m))
 
     period = df[PERIOD].to_numpy(dtype=np.int8)
-    keep = np.arange(len(df))
+    keep = None  # input row of every kept positive; None: all of them
     if cfg.keep_fraction < 1.0:
-        keep = np.flatnonzero((period == RETRIEVAL) | (rng.random(len(df)) < cfg.keep_fraction))
-        period = period[keep]
-    user = df[USER_ID].to_numpy(dtype=np.int64)[keep]
-    pos_tuple = tuple_id[keep]
-    pos_item = tuples[pos_tuple, item_col]
-    n = len(keep)
+        mask = period == RETRIEVAL
+        for a, b in _chunks(len(df), chunk_rows):
+            mask[a:b] |= rng.random(b - a) < cfg.keep_fraction
+        keep = np.flatnonzero(mask).astype(_index_dtype(len(df)))
+        del mask
+        period, tuple_id = period[keep], tuple_id[keep]
+    user = df[USER_ID].to_numpy(dtype=np.int64)
+    user = user if keep is None else user[keep]
+    pos_tuple = tuple_id
+    del tuple_id
+    n = len(period)
+    idx_t = _index_dtype(n)
 
     retrieval = period == RETRIEVAL
-    k = np.where(retrieval, cfg.retrieval_per_positive, cfg.per_positive).astype(np.int64)
-    p_own = np.where(retrieval, 0.0, cfg.own_history_prob)
-    owner = np.repeat(np.arange(n), k)  # positive index of every negative
+    k = np.full(n, cfg.per_positive, dtype=np.int32)
+    k[retrieval] = cfg.retrieval_per_positive
+    owner = np.repeat(np.arange(n, dtype=idx_t), k)  # positive index of every negative
+    n_neg = len(owner)
 
-    # Own history: the user's retrieval positives are a contiguous, user-sorted run of ``hist``.
-    hist = np.flatnonzero(retrieval)
-    lo = np.searchsorted(user[hist], user[owner], side="left")
-    cnt = np.searchsorted(user[hist], user[owner], side="right") - lo
-    own = (rng.random(len(owner)) < p_own[owner]) & (cnt > 0)
+    # Own history: the user's retrieval positives are a contiguous, user-sorted run of the retrieval
+    # positives; per user, its start (``u_lo``) and length (``u_cnt``) in that run.
+    u_start = np.flatnonzero(np.concatenate([[True], user[1:] != user[:-1]]))
+    u_cnt = np.add.reduceat(retrieval, u_start, dtype=np.int64)
+    u_lo = np.cumsum(u_cnt) - u_cnt
+    hist_tuple = pos_tuple[retrieval]  # tuple of every retrieval positive, in order
 
-    def draw(idx: np.ndarray, from_own: np.ndarray) -> np.ndarray:
+    def own_range(pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        u = np.searchsorted(u_start, pos, side="right") - 1
+        return u_lo[u], u_cnt[u]
+
+    own = np.empty(n_neg, dtype=bool)
+    for a, b in _chunks(n_neg, chunk_rows):
+        o = owner[a:b]
+        p_own = np.where(retrieval[o], 0.0, cfg.own_history_prob)
+        own[a:b] = (rng.random(b - a) < p_own) & (own_range(o)[1] > 0)
+
+    def draw(idx: np.ndarray | None, from_own: np.ndarray) -> np.ndarray:
+        """Tuples for the negatives ``idx`` (None: all), from own history where ``from_own``."""
+        size = n_neg if idx is None else len(idx)
         if m > 1:  # uniform over the other tuples: skip the positive's own tuple
-            t = rng.integers(0, m - 1, size=len(idx))
-            t += t >= pos_tuple[owner[idx]]
+            t = rng.integers(0, m - 1, size=size)  # one call: the stream must not depend on chunks
+            for a, b in _chunks(size, chunk_rows):
+                o = owner[a:b] if idx is None else owner[idx[a:b]]
+                t[a:b] += t[a:b] >= pos_tuple[o]
         else:
-            t = np.zeros(len(idx), dtype=np.int64)
-        o = idx[from_own]
-        t[from_own] = pos_tuple[hist[lo[o] + (rng.random(len(o)) * cnt[o]).astype(np.int64)]]
+            t = np.zeros(size, dtype=np.int64)
+        sel = np.flatnonzero(from_own)
+        for a, b in _chunks(len(sel), chunk_rows):
+            s = sel[a:b]
+            lo, cnt = own_range(owner[s] if idx is None else owner[idx[s]])
+            t[s] = hist_tuple[lo + (rng.random(b - a) * cnt).astype(np.int64)]
         return t
 
-    neg = draw(np.arange(len(owner)), own)
+    def collisions(among: np.ndarray | None) -> np.ndarray:
+        """Negatives (all, or those in ``among``) that show their positive's item."""
+        if among is not None:
+            return among[t_item[neg[among]] == t_item[pos_tuple[owner[among]]]]
+        hits = [
+            np.flatnonzero(t_item[neg[a:b]] == t_item[pos_tuple[owner[a:b]]]) + a
+            for a, b in _chunks(n_neg, chunk_rows)
+        ]
+        return np.concatenate(hits) if hits else np.zeros(0, dtype=np.int64)
+
+    neg = draw(None, own).astype(_index_dtype(m))
+    bad = collisions(None)  # later rounds only recheck what they redrew: nothing else changes
     for r in range(_OWN_ROUNDS + _UNIFORM_ROUNDS):
-        bad = np.flatnonzero(tuples[neg, item_col] == pos_item[owner])
         if len(bad) == 0:
             break
         if r == _OWN_ROUNDS:
             own[bad] = False  # own history holds nothing else often enough: go uniform
         neg[bad] = draw(bad, own[bad])
-    left = int((tuples[neg, item_col] == pos_item[owner]).sum())
+        bad = collisions(bad)
+    left = len(bad)
     if left:
         logger.warning(
             "negatives: %d negatives still show their positive's item (too few distinct items)", left
         )
+    del owner, own, hist_tuple, pos_tuple, retrieval
+    out = _assemble(df, schema, tuples, neg, k, period, user, keep, rng, chunk_rows)
+    logger.info("negatives (%s): %d positives -> %d rows", cfg.task, n, len(out))
+    return out
 
-    counts = 1 + k
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    src = np.repeat(np.arange(n), counts)  # positive index of every output row
-    is_pos = np.arange(len(src)) == start[src]
-    # Shuffle rows within each group: a fixed "positive first" order would leak labels to any
-    # sequence model through position alone (pretraining reached a masked AUC of 1.0 that way).
-    perm = np.lexsort((rng.random(len(src)), src))
-    src, is_pos = src[perm], is_pos[perm]
-    pos_at = np.empty(n, np.int64)
-    pos_at[src[is_pos]] = np.flatnonzero(is_pos)
-    take = keep[src]  # input row of every output row
+
+def _assemble(
+    df: pd.DataFrame,
+    schema: Schema,
+    tuples: np.ndarray,
+    neg: np.ndarray,
+    k: np.ndarray,
+    period: np.ndarray,
+    user: np.ndarray,
+    keep: np.ndarray | None,
+    rng: np.random.Generator,
+    chunk_rows: int,
+) -> pd.DataFrame:
+    """Write the output columns chunk of positives by chunk, each group shuffled.
+
+    Every group lies inside one chunk and the shuffle keys are drawn chunk after chunk, so each chunk
+    is ordered exactly as its slice of one whole-table ``lexsort((random, group))`` would be.
+    """
+    n = len(k)
+    total = n + int(k.sum(dtype=np.int64))
+    ts = df[TS].to_numpy(dtype=np.int64)
     out: dict[str, np.ndarray] = {
-        ROW_ID: np.arange(len(src), dtype=np.int64),
-        USER_ID: user[src],
-        TS: df[TS].to_numpy(dtype=np.int64)[take],
-        LABEL: is_pos.astype(np.int8),
-        PERIOD: period[src],
-        GROUP_ID: pos_at[src],
+        ROW_ID: np.arange(total, dtype=np.int64),
+        USER_ID: np.empty(total, dtype=np.int64),
+        TS: np.empty(total, dtype=np.int64),
+        LABEL: np.empty(total, dtype=np.int8),
+        PERIOD: np.empty(total, dtype=np.int8),
+        GROUP_ID: np.empty(total, dtype=np.int64),
     }
-    for c in df.columns:
-        if c in out:
-            continue
-        col = df[c].to_numpy()[take]
-        if c in schema.item_fields:
-            col[~is_pos] = tuples[neg, schema.item_fields.index(c)]
-        out[c] = col
-    logger.info("negatives (%s): %d positives -> %d rows", cfg.task, n, len(src))
+    src_cols = {c: df[c].to_numpy() for c in df.columns if c not in out}
+    # The user field usually holds the user_id codes: share one array instead of a second copy.
+    share = schema.user_field if schema.user_field not in schema.item_fields else None
+    if share in src_cols and src_cols[share].dtype == np.int64:
+        if not np.array_equal(src_cols[share], df[USER_ID].to_numpy()):
+            share = None
+    else:
+        share = None
+    for c, col in src_cols.items():
+        if c != share:
+            out[c] = np.empty(total, dtype=col.dtype)
+    item_at = {c: schema.item_fields.index(c) for c in src_cols if c in schema.item_fields}
+
+    row0 = neg0 = 0
+    for a, b in _chunks(n, chunk_rows):
+        counts = 1 + k[a:b].astype(np.int64)
+        size = int(counts.sum())
+        starts = np.cumsum(counts) - counts  # first row of every group in the chunk
+        # Shuffle rows within each group: a fixed "positive first" order would leak labels to any
+        # sequence model through position alone (pretraining reached a masked AUC of 1.0 that way).
+        # A group's rows are ordered by a uniform key, stably (= np.lexsort((key, group))); as every
+        # row of a group carries the same values but the item tuple, which is dealt to the negatives
+        # in row order, only the positive's rank matters: the number of keys below its own.
+        key = rng.random(size)
+        below = key < np.repeat(key[starts], counts)
+        pos_at = starts + np.add.reduceat(below, starts, dtype=np.int64)
+        is_pos = np.zeros(size, dtype=bool)
+        is_pos[pos_at] = True
+        src = np.repeat(np.arange(a, b, dtype=np.int64), counts)  # positive index of every row
+        rows = slice(row0, row0 + size)
+        # np.take(..., out=) gathers straight into the output (no temporary); indices are in range.
+        np.take(user, src, out=out[USER_ID][rows], mode="clip")
+        np.take(period, src, out=out[PERIOD][rows], mode="clip")
+        out[LABEL][rows] = is_pos
+        out[GROUP_ID][rows] = np.repeat(row0 + pos_at, counts)
+        take = src if keep is None else keep[src]  # input row of every output row
+        np.take(ts, take, out=out[TS][rows], mode="clip")
+        is_neg = ~is_pos
+        neg_c = neg[neg0 : neg0 + size - (b - a)]
+        for c, col in src_cols.items():
+            if c == share:
+                continue
+            dst = out[c][rows]
+            np.take(col, take, out=dst, mode="clip")
+            if c in item_at:
+                dst[is_neg] = tuples[neg_c, item_at[c]]
+        row0, neg0 = row0 + size, neg0 + size - (b - a)
+    if share is not None:
+        out[share] = out[USER_ID]
+    out = {c: out[c] for c in [ROW_ID, USER_ID, TS, LABEL, PERIOD, GROUP_ID, *src_cols]}
     return pd.DataFrame(out, copy=False)  # no block consolidation (a full copy at 100 M rows)
