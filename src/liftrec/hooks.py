@@ -82,7 +82,11 @@ class MlflowTrackingHook:
         dataset = self._params.get("dataset", "?")
         run = mlflow.start_run(run_name=f"{'+'.join(names)} | {dataset} | seed={self._params.get('seed')}")
         mlflow.set_tags(
-            {"pipeline": ",".join(names), "dataset": dataset, "kedro.session_id": run_params.get("session_id", "")}
+            {
+                "pipeline": ",".join(names),
+                "dataset": dataset,
+                "kedro.run_id": str(run_params.get("run_id") or run_params.get("session_id") or ""),
+            }
         )
         mlflow.log_params(
             {k: str(v)[:500] for k, v in _flatten({k: self._params.get(k) for k in ("dataset", "raw_dir", "task", "seed", "device")}).items()}
@@ -107,7 +111,7 @@ class MlflowTrackingHook:
         a stage that is reused whole gets a child run holding only these tags (liftrec.session)."""
         if self._mlflow is None:
             return
-        stage_of = {d.node.name: next((t for t in d.node.tags if t in STAGES), "other") for d in plan.decisions}
+        stage_of = {d.node.name: _stage(d.node) for d in plan.decisions}
         running = {stage_of[name] for name in plan.to_run}
         reused: dict[str, list] = {}
         for d in plan.reused:
