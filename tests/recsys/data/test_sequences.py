@@ -14,7 +14,19 @@ from liftrec.recsys.config import from_dict
 from liftrec.recsys.data.negatives import NegativeConfig, sample_negatives
 from liftrec.recsys.data.sequences import WindowConfig, build_windows, gather_windows
 from liftrec.recsys.errors import ConfigError, DataError
-from liftrec.recsys.schema import LABEL, PAD, PERIOD, RETRIEVAL, ROW_ID, TEST, TRAIN, TS, USER_ID, Schema
+from liftrec.recsys.schema import (
+    GROUP_ID,
+    LABEL,
+    PAD,
+    PERIOD,
+    RETRIEVAL,
+    ROW_ID,
+    TEST,
+    TRAIN,
+    TS,
+    USER_ID,
+    Schema,
+)
 
 SCHEMA = Schema(
     dataset="tiny",
@@ -26,11 +38,13 @@ SCHEMA = Schema(
 
 
 def rows_table(spec: list[tuple[int, int, int, int]]) -> pd.DataFrame:
-    """(user, ts, label, period) tuples, already in rows order."""
+    """(user, ts, label, period) tuples in rows order; a group is a positive and the rows after it."""
     u, t, lab, p = (np.array(x) for x in zip(*spec, strict=True))
+    starts = np.where(lab == 1, np.arange(len(u)), 0)
     return pd.DataFrame(
         {
             ROW_ID: np.arange(len(u), dtype=np.int64),
+            GROUP_ID: np.maximum.accumulate(starts).astype(np.int64),
             USER_ID: u.astype(np.int64),
             TS: t.astype(np.int64),
             LABEL: lab.astype(np.int8),
@@ -61,7 +75,7 @@ TINY = [  # (user, ts, label, period) in rows order; row i is the i-th tuple
 
 
 def test_tiny_hand_computed() -> None:
-    w = build_windows(rows_table(TINY), WindowConfig(length=3))
+    w = build_windows(rows_table(TINY), WindowConfig(length=3, retrieval_pool="all"))
     # Pool: all retrieval rows + later positives; later negatives (9, 11, 13, 15) are never history.
     np.testing.assert_array_equal(w["pool_index"], [0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14])
     assert w["hist_lo"].tolist() == [0, 0, 0, 0, 0, 0, 3, 3, 5, 5, 6, 6, 10, 10, 10, 10]
@@ -76,8 +90,26 @@ def test_tiny_hand_computed() -> None:
     assert hist[10].tolist() == [6, 7, 8] and hist[14].tolist() == [PAD, PAD, 12]
     fut = gather_windows(w["pool_index"], w["fut_lo"], w["fut_hi"], 3)
     assert fut[0].tolist() == [2, 3, 4] and fut[2].tolist() == [PAD, 6, 7] and (fut[6] == PAD).all()
-    w3 = build_windows(rows_table(TINY), WindowConfig(length=3, min_pretrain_len=3))
+    w3 = build_windows(rows_table(TINY), WindowConfig(length=3, min_pretrain_len=3, retrieval_pool="all"))
     assert w3["seq_lo"].tolist() == [0, 3] and w3["seq_hi"].tolist() == [3, 6]
+
+
+def test_tiny_one_row_per_group() -> None:
+    rows = rows_table(TINY)
+    rows[LABEL] = rows[LABEL].to_numpy()[[0, 1, 3, 2, *range(4, 16)]]  # group 2 starts with its negative
+    rows.loc[2:3, GROUP_ID] = 2
+    w = build_windows(rows, WindowConfig(length=3))  # default: one_per_group
+    # One retrieval row per group (its first: 0, 2, 4, 6), never a pair side by side; later positives.
+    np.testing.assert_array_equal(w["pool_index"], [0, 2, 4, 6, 8, 10, 12, 14])
+    assert w["hist_lo"].tolist()[6:12] == [0, 0, 1, 1, 2, 2]
+    assert w["hist_hi"].tolist()[6:12] == [3, 3, 4, 4, 5, 5]
+    assert w["fut_lo"].tolist()[:8] == [1, 1, 3, 3, 3, 3, 4, 4]
+    assert w["fut_hi"].tolist()[:8] == [4] * 8
+    assert w["seq_lo"].tolist() == [0] and w["seq_hi"].tolist() == [3]  # the 1-row tail is dropped
+    assert gather_windows(w["pool_index"], w["seq_lo"], w["seq_hi"], 3).tolist() == [[0, 2, 4]]
+    assert rows[LABEL].to_numpy()[[0, 2, 4, 6]].tolist() == [1, 0, 1, 1]  # both labels stay in sequences
+    with pytest.raises(DataError, match="group_id"):
+        build_windows(rows.drop(columns=GROUP_ID), WindowConfig())
 
 
 def test_gather_windows_takes_the_last_entries_left_padded() -> None:
@@ -106,18 +138,37 @@ def test_input_errors() -> None:
 
 
 @pytest.mark.parametrize(
-    "params", [{"length": 0}, {"min_pretrain_len": 0}, {"length": 3, "min_pretrain_len": 4}, {"len": 3}]
+    "params",
+    [
+        {"length": 0},
+        {"min_pretrain_len": 0},
+        {"length": 3, "min_pretrain_len": 4},
+        {"len": 3},
+        {"retrieval_pool": "x"},
+    ],
 )
 def test_config_validation(params: dict) -> None:
     with pytest.raises(ConfigError):
         from_dict(WindowConfig, params, "windows")
 
 
-def brute_force(rows: pd.DataFrame, L: int, min_len: int) -> tuple[list, list, list]:
+def brute_force(
+    rows: pd.DataFrame, L: int, min_len: int, retrieval_pool: str = "all"
+) -> tuple[list, list, list]:
     """Reference windows by definition, one row at a time (tiny tables only)."""
     u, t = rows[USER_ID].to_numpy(), rows[TS].to_numpy()
-    p, lab = rows[PERIOD].to_numpy(), rows[LABEL].to_numpy()
-    pool = [j for j in range(len(rows)) if p[j] == RETRIEVAL or lab[j] == 1]
+    p, lab, g = rows[PERIOD].to_numpy(), rows[LABEL].to_numpy(), rows[GROUP_ID].to_numpy()
+    seen: set = set()
+    chosen = []  # the first row of each group, by definition
+    for j in range(len(rows)):
+        chosen.append(g[j] not in seen)
+        seen.add(g[j])
+    pool = [
+        j
+        for j in range(len(rows))
+        if (p[j] == RETRIEVAL and (retrieval_pool == "all" or chosen[j]))
+        or (p[j] != RETRIEVAL and lab[j] == 1)
+    ]
     hist = [[j for j in pool if u[j] == u[r] and t[j] < t[r]][-L:] if L else [] for r in range(len(rows))]
     fut = [
         [j for j in pool if u[j] == u[r] and t[j] > t[r] and p[j] == RETRIEVAL][:L]
@@ -168,15 +219,20 @@ def rows_tables(draw: st.DrawFn) -> tuple[pd.DataFrame, int, int]:
     return rows, L, draw(st.integers(1, L))
 
 
-@settings(max_examples=150, deadline=None)
+@pytest.mark.parametrize("retrieval_pool", ["one_per_group", "all"])
+@settings(max_examples=100, deadline=None)
 @given(case=rows_tables())
-def test_property_no_temporal_leakage(case: tuple[pd.DataFrame, int, int]) -> None:
+def test_property_no_temporal_leakage(case: tuple[pd.DataFrame, int, int], retrieval_pool: str) -> None:
     rows, L, min_len = case
-    w = build_windows(rows, WindowConfig(length=L, min_pretrain_len=min_len))
+    w = build_windows(rows, WindowConfig(length=L, min_pretrain_len=min_len, retrieval_pool=retrieval_pool))
     u, t = rows[USER_ID].to_numpy(), rows[TS].to_numpy()
     p, lab = rows[PERIOD].to_numpy(), rows[LABEL].to_numpy()
-    in_pool = (p == RETRIEVAL) | (lab == 1)
-    np.testing.assert_array_equal(w["pool_index"], np.flatnonzero(in_pool))
+    in_pool = np.zeros(len(rows), dtype=bool)
+    in_pool[w["pool_index"]] = True
+    assert (in_pool <= ((p == RETRIEVAL) | (lab == 1))).all()  # later negatives never enter a history
+    if retrieval_pool == "one_per_group":  # exactly one pool row per retrieval group
+        g = rows[GROUP_ID].to_numpy()
+        assert (pd.Series(in_pool[p == RETRIEVAL]).groupby(g[p == RETRIEVAL]).sum() == 1).all()
 
     hist = gather_windows(w["pool_index"], w["hist_lo"], w["hist_hi"], L)
     fut = gather_windows(w["pool_index"], w["fut_lo"], w["fut_hi"], L)
@@ -201,7 +257,7 @@ def test_property_no_temporal_leakage(case: tuple[pd.DataFrame, int, int]) -> No
         assert (p[row] == RETRIEVAL).all() and len(set(u[row])) == 1 and (np.diff(row) > 0).all()
 
     # Exactly the windows of the definition.
-    ref_hist, ref_fut, ref_seqs = brute_force(rows, L, min_len)
+    ref_hist, ref_fut, ref_seqs = brute_force(rows, L, min_len, retrieval_pool)
     assert unpad(hist) == ref_hist and unpad(fut) == ref_fut and unpad(seq) == ref_seqs
 
 
@@ -255,7 +311,7 @@ def test_windows_pinned_and_independent_of_chunk_size(cfg: NegativeConfig, expec
     """Pinned outputs of the original whole-table implementation, for every chunk size."""
     rows = seeded_rows(cfg)
     for chunk_rows in (1, 5, 77, 1 << 22):  # 77 rows: cuts move back to user starts
-        w = build_windows(rows, WindowConfig(length=5), chunk_rows=chunk_rows)
+        w = build_windows(rows, WindowConfig(length=5, retrieval_pool="all"), chunk_rows=chunk_rows)
         h = hashlib.sha256()
         for k in sorted(w):
             assert w[k].dtype == np.int64, k
@@ -264,11 +320,14 @@ def test_windows_pinned_and_independent_of_chunk_size(cfg: NegativeConfig, expec
         assert h.hexdigest()[:16] == expected, chunk_rows
 
 
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("retrieval_pool", ["one_per_group", "all"])
+@settings(max_examples=40, deadline=None)
 @given(case=rows_tables(), chunk_rows=st.integers(1, 12))
-def test_property_chunked_windows_equal_whole(case: tuple[pd.DataFrame, int, int], chunk_rows: int) -> None:
+def test_property_chunked_windows_equal_whole(
+    case: tuple[pd.DataFrame, int, int], chunk_rows: int, retrieval_pool: str
+) -> None:
     rows, L, min_len = case
-    cfg = WindowConfig(length=L, min_pretrain_len=min_len)
+    cfg = WindowConfig(length=L, min_pretrain_len=min_len, retrieval_pool=retrieval_pool)
     whole, chunked = build_windows(rows, cfg), build_windows(rows, cfg, chunk_rows=chunk_rows)
     assert whole.keys() == chunked.keys()
     for k in whole:

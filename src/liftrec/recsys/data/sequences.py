@@ -112,6 +112,12 @@ def _validate(rows: pd.DataFrame, chunk_rows: int) -> tuple[np.ndarray, np.ndarr
     return u, t, p, lab
 
 
+def _group_ids(rows: pd.DataFrame) -> np.ndarray:
+    if GROUP_ID not in rows.columns:
+        raise DataError("windows: retrieval_pool='one_per_group' needs the group_id column", column=GROUP_ID)
+    return rows[GROUP_ID].to_numpy()
+
+
 def _user_cuts(u: np.ndarray, chunk_rows: int) -> np.ndarray:
     """Chunk bounds near every ``chunk_rows`` rows, moved back to the start of the user there."""
     n = len(u)
@@ -144,10 +150,19 @@ def build_windows(
     u_all, t_all, p_all, lab_all = _validate(rows, chunk_rows)
     n, L = len(rows), cfg.length
     cuts = _user_cuts(u_all, chunk_rows)
-    n_pool = sum(
-        int(np.count_nonzero((p_all[a:b] == RETRIEVAL) | (lab_all[a:b] == 1)))
-        for a, b in zip(cuts[:-1], cuts[1:], strict=True)
-    )
+    one_per_group = cfg.retrieval_pool == "one_per_group"
+    g_all = _group_ids(rows) if one_per_group else None
+
+    def pool_mask(a: int, b: int) -> np.ndarray:
+        retrieval = p_all[a:b] == RETRIEVAL
+        if not one_per_group:
+            return retrieval | (lab_all[a:b] == 1)
+        g = g_all[a:b]  # a group never straddles a chunk: chunks end at user boundaries
+        first = np.ones(b - a, dtype=bool)
+        first[1:] = g[1:] != g[:-1]
+        return np.where(retrieval, first, lab_all[a:b] == 1)
+
+    n_pool = sum(int(np.count_nonzero(pool_mask(a, b))) for a, b in zip(cuts[:-1], cuts[1:], strict=True))
     pool_index = np.empty(n_pool, dtype=np.int64)
     out = {k: np.empty(n, dtype=np.int64) for k in ("hist_lo", "hist_hi", "fut_lo", "fut_hi")}
     seq_lo_parts, seq_hi_parts = [], []
@@ -155,7 +170,7 @@ def build_windows(
     for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
         u, t = u_all[a:b], t_all[a:b]
         retrieval = p_all[a:b] == RETRIEVAL
-        in_pool = retrieval | (lab_all[a:b] == 1)
+        in_pool = pool_mask(a, b)
         idx = np.flatnonzero(in_pool)
         pool_index[base : base + len(idx)] = idx + a  # row ids, since row_id = position
         # cum[i] = pool rows among rows[:a + i]
