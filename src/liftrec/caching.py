@@ -139,14 +139,21 @@ def package_version(top: str) -> str | None:
         return getattr(sys.modules.get(top), "__version__", None)
 
 
-def code_parts(func: Callable) -> dict[str, Any]:
-    """What the fingerprint records of a node's code: module digests and package versions."""
+def code_parts(func: Callable, closures: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the fingerprint records of a node's code: module digests and package versions.
+
+    ``closures`` memoises ``module_closure`` per module (nodes of one module share it).
+    """
     while hasattr(func, "func") and not hasattr(func, "__code__"):  # functools.partial
         func = func.func
     module = getattr(func, "__module__", "") or ""
     if not module.startswith("liftrec"):  # not ours: only its name is known
-        return {"func": f"{module}:{getattr(func, '__qualname__', repr(func))}", "modules": {}, "packages": {}}
-    modules, third = module_closure(module)
+        name = f"{module}:{getattr(func, '__qualname__', repr(func))}"
+        return {"func": name, "modules": {}, "packages": {}}
+    closures = {} if closures is None else closures
+    if module not in closures:
+        closures[module] = module_closure(module)
+    modules, third = closures[module]
     return {
         "func": f"{module}:{func.__qualname__}",
         "modules": {m: module_digest(m) for m in modules},
@@ -156,6 +163,11 @@ def code_parts(func: Callable) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- signatures --
+
+
+def is_param(name: str) -> bool:
+    """Whether a node input is a parameter (``params:<key>`` or ``parameters``)."""
+    return name.startswith("params:") or name == "parameters"
 
 
 def _digest(obj: Any) -> str:
@@ -323,7 +335,9 @@ class NodeCache:
         self.catalog = catalog
         self.project_path = Path(project_path).resolve()
         self.enabled = bool(self._param("params:cache", True))
-        self.manifest = Manifest(self.project_path / CACHE_DIR / str(self._param("params:dataset", "default")))
+        dataset = str(self._param("params:dataset", "default"))
+        self.manifest = Manifest(self.project_path / CACHE_DIR / dataset)
+        self._closures: dict[str, Any] = {}  # module -> its closure, computed once per run
 
     def _param(self, name: str, default: Any) -> Any:
         ds = self.catalog.get(name) if name in self.catalog else None
@@ -355,7 +369,7 @@ class NodeCache:
     def parts(self, node: Any, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Everything the node's fingerprint covers; ``params`` maps its param inputs to values."""
         if params is None:
-            params = {i: self._param(i, None) for i in node.inputs if i.startswith("params:") or i == "parameters"}
+            params = {i: self._param(i, None) for i in node.inputs if is_param(i)}
         external = EXTERNAL_INPUTS.get(node.name)
         return {
             "inputs": list(node.inputs),
@@ -365,7 +379,7 @@ class NodeCache:
             "external": {str(p): _digest(folder_stat(self.project_path / p)) for p in external(params)}
             if external
             else {},
-            "code": code_parts(node.func),
+            "code": code_parts(node.func, self._closures),
         }
 
     def _check_outputs(self, node: Any, entry: dict[str, Any]) -> str | None:
@@ -422,7 +436,8 @@ class NodeCache:
             if path is None:  # a memory output: nothing on disk to reuse, the node always reruns
                 return
             sig = file_signature(path)
-            outputs[out] = {"path": self._rel(path), "signature": sig, "version": _digest([_digest(parts), sig])}
+            version = _digest([_digest(parts), sig])
+            outputs[out] = {"path": self._rel(path), "signature": sig, "version": version}
         self.manifest.put({
             "node": node.name,
             "fingerprint": _digest(parts),

@@ -37,6 +37,11 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: d}
 
 
+def _stage(node) -> str:
+    """The pipeline stage a node belongs to (its tag in ``STAGES``)."""
+    return next((t for t in node.tags if t in STAGES), "other")
+
+
 class ParameterValidationHook:
     """Builds every typed config from the run's parameters before any node runs."""
 
@@ -134,7 +139,7 @@ class MlflowTrackingHook:
     def before_node_run(self, node, inputs: dict[str, Any]) -> None:
         if self._mlflow is None:
             return
-        stage = next((t for t in node.tags if t in STAGES), "other")
+        stage = _stage(node)
         self._enter_stage(stage, node)
         params = {k[len("params:"):]: v for k, v in inputs.items() if k.startswith("params:")}
         flat = {k: str(v)[:500] for k, v in _flatten(params).items()}

@@ -24,7 +24,7 @@ from kedro.framework.session import KedroSession
 from kedro.pipeline import Pipeline
 from kedro.runner import AbstractRunner, ParallelRunner, SequentialRunner
 
-from liftrec.caching import CachePlan, Decision, NodeCache
+from liftrec.caching import CachePlan, Decision, NodeCache, is_param
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class _Recorder:
         self._cache.manifest.drop(node.name)  # a failure from here on leaves no entry
         if inspect.isgeneratorfunction(node.func):  # outputs saved in chunks: no "all saved" moment
             return
-        params = {k: v for k, v in inputs.items() if k.startswith("params:") or k == "parameters"}
+        params = {k: v for k, v in inputs.items() if is_param(k)}
         parts = self._cache.parts(node, params)
         with self._lock:
             self._pending[node.name] = (parts, set(node.outputs), run_id)
@@ -112,13 +112,8 @@ class CachingRunnerMixin:
         plan = cache.plan(pipeline)
         selected = pipeline.filter(node_names=plan.to_run) if plan.to_run else Pipeline([])
         if only_missing_outputs:  # Kedro's own rule, applied here so the plan says exactly what runs
-            selected = self._filter_pipeline_for_missing_outputs(selected, catalog)  # type: ignore[attr-defined]
-            kept = {n.name for n in selected.nodes}
-            plan = CachePlan([
-                d if not d.run or d.node.name in kept
-                else Decision(d.node, False, "outputs exist (--only-missing-outputs)", _provenance(cache, d.node))
-                for d in plan.decisions
-            ])  # fmt: skip
+            selected = self._filter_pipeline_for_missing_outputs(selected, catalog)  # type: ignore
+            plan = _only_missing(plan, {n.name for n in selected.nodes}, cache)
         _log_plan(plan)
         hook_manager.hook.after_cache_plan(plan=plan)
 
@@ -138,9 +133,15 @@ class CachingRunnerMixin:
             hook_manager.unregister(recorder)
 
 
-def _provenance(cache: NodeCache, node: Any) -> dict[str, Any]:
-    entry = cache.manifest.get(node.name)
-    return dict(entry.get("provenance", {})) if entry else {}
+def _only_missing(plan: CachePlan, kept: set[str], cache: NodeCache) -> CachePlan:
+    """The plan once ``--only-missing-outputs`` has dropped the nodes outside ``kept``."""
+    out = []
+    for d in plan.decisions:
+        if d.run and d.node.name not in kept:
+            prov = dict((cache.manifest.get(d.node.name) or {}).get("provenance", {}))
+            d = Decision(d.node, False, "outputs exist (--only-missing-outputs)", prov)
+        out.append(d)
+    return CachePlan(out)
 
 
 def _log_plan(plan: CachePlan) -> None:
