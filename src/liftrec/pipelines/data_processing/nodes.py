@@ -77,12 +77,18 @@ def rows_metrics(rows: pd.DataFrame) -> dict[str, Any]:
 def make_windows(rows: pd.DataFrame, windows: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """History / future windows and pretraining subsequences as offset ranges into the history pool."""
     w = build_windows(rows, build(WindowConfig, windows, "windows"))
-    hist_len = w["hist_hi"] - w["hist_lo"]
-    fut_len = w["fut_hi"] - w["fut_lo"]
+    n_fut = int(np.count_nonzero(w["fut_hi"] > w["fut_lo"]))
     metrics = {
         "pool_rows": int(len(w["pool_index"])),
         "pretrain_sequences": int(len(w["seq_lo"])),
-        "mean_history_length": float(hist_len.mean()) if len(hist_len) else 0.0,
-        "mean_future_length_retrieval": float(fut_len[fut_len > 0].mean()) if (fut_len > 0).any() else 0.0,
+        "mean_history_length": _mean_length(w["hist_lo"], w["hist_hi"]),
+        # futures exist only for retrieval rows: average over the non-empty ones
+        "mean_future_length_retrieval": _mean_length(w["fut_lo"], w["fut_hi"]) * len(w["fut_lo"]) / max(n_fut, 1),
     }
     return w, metrics
+
+
+def _mean_length(lo: np.ndarray, hi: np.ndarray, chunk: int = 1 << 22) -> float:
+    """Mean of ``hi - lo`` without materialising the difference (200 M rows: 1.6 GB saved)."""
+    total = sum(int(hi[i : i + chunk].sum() - lo[i : i + chunk].sum()) for i in range(0, len(lo), chunk))
+    return total / max(len(lo), 1)
