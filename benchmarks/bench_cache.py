@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,17 +40,42 @@ def kedro_run(project: Path, env: str, params: str | None) -> dict:
     """One ``kedro run`` in ``project``: wall seconds and the nodes the cache ran / skipped."""
     cmd = [str(KEDRO), "run", f"--env={env}"] + ([f"--params={params}"] if params else [])
     environ = {**_env(project), "COLUMNS": "250", "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    load = os.getloadavg()[0]  # other processes on the machine inflate wall time, not CPU time
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(cmd, cwd=project, env=environ, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     log = out.stdout + out.stderr
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{log[-4000:]}")
     ran = re.findall(r"Cache: running node (\S+) \(", log)
     skipped = re.findall(r"Cache: skipped node (\S+) \(", log)
     execution = re.search(r"Pipeline execution completed successfully in ([\d.]+) sec", log)
-    return {"command": " ".join(cmd[1:]), "seconds": round(seconds, 2), "ran": ran, "skipped": skipped,
+    return {"command": " ".join(cmd[1:]), "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+            "load": load, "ran": ran, "skipped": skipped,
             "execution_seconds": float(execution.group(1)) if execution else None}  # fmt: skip
+
+
+def node_seconds(project: Path) -> list[dict[str, float]]:
+    """Per call (oldest first), each node's seconds as the MLflow hook logged them (``seconds.<node>``)."""
+    code = f"""
+import json, mlflow
+mlflow.set_tracking_uri("sqlite:///{project / 'mlflow.db'}")
+runs = mlflow.search_runs(experiment_names=["liftrec"], output_format="list",
+                          order_by=["attributes.start_time"])
+parents = [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags]
+out = [dict() for _ in parents]
+for r in runs:
+    parent = r.data.tags.get("mlflow.parentRunId")
+    if parent in parents:
+        timed = {{k[8:]: round(v, 2) for k, v in r.data.metrics.items() if k.startswith("seconds.")}}
+        out[parents.index(parent)].update(timed)
+print(json.dumps(out))
+"""
+    out = subprocess.run([sys.executable, "-c", code], env=_env(project), capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else []
 
 
 def plan_seconds(project: Path, env: str, params: dict) -> dict:
@@ -103,19 +129,28 @@ def main() -> None:
         if args.cache_false:
             calls["cache=false"] = kedro_run(scratch, args.env, "cache=false")
         plan = plan_seconds(scratch, args.env, {"train": {"training": {"lr": args.lr}}})
+        for call, seconds in zip(calls.values(), node_seconds(scratch)):
+            call["node_seconds"] = seconds
     finally:
         if not args.keep:
             shutil.rmtree(scratch, ignore_errors=True)
 
     first = calls["first run"]["seconds"]
-    load = os.getloadavg()[0]
-    print(f"kedro run --env={args.env} in a scratch copy ({os.cpu_count()} CPUs, load {load:.1f})\n")
-    print(f"| call | wall s | vs first | nodes run | nodes skipped |\n|---|---|---|---|---|")
+    loads = ", ".join(f"{c['load']:.1f}" for c in calls.values())
+    where = f"{os.cpu_count()} CPUs, load at each start: {loads}"
+    print(f"kedro run --env={args.env} in a scratch copy ({where})")
+    print()
+    first_cpu = calls["first run"]["cpu_seconds"]
+    print("| call | wall s | vs first | CPU s | vs first | nodes run | nodes skipped |")
+    print("|---|---|---|---|---|---|---|")
     for name, c in calls.items():
-        share = c["seconds"] / first
-        print(f"| {name} | {c['seconds']:.1f} | {share:.1%} | {len(c['ran'])} | {len(c['skipped'])} |")
+        wall, cpu = c["seconds"], c["cpu_seconds"]
+        print(f"| {name} | {wall:.1f} | {wall / first:.1%} | {cpu:.1f} | {cpu / first_cpu:.1%} "
+              f"| {len(c['ran'])} | {len(c['skipped'])} |")
     for name, c in calls.items():
-        print(f"\n{name}: ran {', '.join(c['ran']) or '(nothing)'}")
+        timed = c.get("node_seconds", {})
+        ran = ", ".join(f"{n} {timed[n]:.1f} s" if n in timed else n for n in c["ran"])
+        print(f"\n{name}: ran {ran or '(nothing)'}")
     print(f"\nplan of the default pipeline in-process: {plan}")
     result = {"env": args.env, "cpus": os.cpu_count(), "calls": calls, "plan": plan, "scratch": str(scratch)}
     if args.out:

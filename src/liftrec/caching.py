@@ -200,6 +200,13 @@ def folder_stat(path: Path) -> dict[str, Any] | None:
     return {str(p.relative_to(path)): folder_stat(p) for p in sorted(path.rglob("*")) if p.is_file()}
 
 
+def _without_cache_flag(name: str, value: Any) -> Any:
+    """The whole-``parameters`` input minus ``cache``, which decides whether to reuse, not what to compute."""
+    if name == "parameters" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "cache"}
+    return value
+
+
 def _raw_files(params: Mapping[str, Any]) -> list[Path]:
     dataset = params.get("params:dataset")
     if dataset == "synthetic":  # generated from its parameters, which the fingerprint already holds
@@ -374,7 +381,7 @@ class NodeCache:
         return {
             "inputs": list(node.inputs),
             "outputs": list(node.outputs),
-            "params": {k: _digest(v) for k, v in params.items()},
+            "params": {k: _digest(_without_cache_flag(k, v)) for k, v in params.items()},
             "data": {i: self.input_version(i) for i in node.inputs if i not in params},
             "external": {str(p): _digest(folder_stat(self.project_path / p)) for p in external(params)}
             if external

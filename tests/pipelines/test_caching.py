@@ -203,6 +203,7 @@ def test_only_missing_outputs_and_slicing_flags_compose_with_the_cache(project):
     (project / "data/08_reporting/synthetic/metrics.json").unlink()
     assert run(project, only_missing_outputs=True) == ["compute_metrics"]  # Kedro's rule: report.md exists
     assert run(project, node_names=["train_predictor"]) == []
+    assert run(project, pipeline_names=["retrieval"]) == []
     assert run(project, {"cache": False}, node_names=["train_predictor"]) == ["train_predictor"]
     ran = run(project, {"cache": False}, to_nodes=["split_by_time"])
     assert ran == ["ingest_interactions", "split_by_time"]
