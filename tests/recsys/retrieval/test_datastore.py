@@ -10,9 +10,11 @@ import torch
 from liftrec.recsys.data.sequences import WindowConfig, build_windows
 from liftrec.recsys.errors import DataError
 from liftrec.recsys.models.encoder import EncoderConfig, SequenceEncoder
+from liftrec.recsys.models.encoder import LABEL_MASK
 from liftrec.recsys.retrieval.datastore import (
     Datastore,
     DatastoreConfig,
+    anchored_windows,
     build_datastore,
     encode_rows,
     encode_windows,
@@ -169,3 +171,65 @@ def test_positions_lookup() -> None:
         ds.positions(np.array([10]))
     with pytest.raises(DataError, match="disagree"):
         Datastore(np.array([1, 2]), np.zeros((3, 2)), np.zeros((3, 2)))
+
+
+def test_anchored_windows_hand_values() -> None:
+    pool = np.array([10, 11, 12, 13, 14])
+    ids, col = anchored_windows(pool, np.array([0, 1, 2]), np.array([5, 3, 2]), 3, np.array([7, 8, 9]), "end")
+    assert ids.tolist() == [[13, 14, 7], [11, 12, 8], [PAD, PAD, 9]] and col.tolist() == [2, 2, 2]
+    lo, anchors = np.array([0, 1, 2]), np.array([7, 8, 9])
+    ids, col = anchored_windows(pool, lo, np.array([5, 2, 2]), 3, anchors, "start")
+    # futures keep their FIRST entries: [0, 5) -> 10, 11 after the anchor
+    assert ids.tolist() == [[7, 10, 11], [PAD, 8, 11], [PAD, PAD, 9]] and col.tolist() == [0, 1, 2]
+    with pytest.raises(ValueError, match="at must be"):
+        anchored_windows(pool, np.array([0]), np.array([1]), 3, np.array([1]), "middle")
+
+
+def _oracle_anchored(
+    rows: pd.DataFrame, which: str, ids: np.ndarray, mask_self: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row loop: the last L - 1 context rows then the row (hist), or the row then the next L - 1 (fut)."""
+    X, y = rows[list(FIELDS)].to_numpy(), rows[LABEL].to_numpy()
+    ctx = _oracle_windows(rows, which)
+    win = np.full((len(ids), L), PAD, dtype=np.int64)
+    for i, r in enumerate(ids):
+        c = [z for z in ctx[r] if z != PAD]
+        seq = c[-(L - 1) :] + [r] if which == "hist" else [r] + c[: L - 1]
+        win[i, L - len(seq) :] = seq
+    fields, labels = window_tokens(win, X, y)
+    if mask_self:
+        labels[win == ids[:, None]] = LABEL_MASK
+    return fields, labels
+
+
+@pytest.mark.parametrize("self_label", ["mask", "label"])
+def test_include_self_matches_oracle_and_hides_target_labels(data, self_label: str) -> None:
+    rows, schema, windows, enc = data
+    cfg = DatastoreConfig(
+        batch_size=3, dtype="float32", device="cpu", include_self=True, self_label=self_label
+    )
+    ds = build_datastore(enc, rows, windows, schema, L, cfg)
+    enc.eval()
+    for name, arr in (("hist", ds.hist), ("fut", ds.fut)):
+        f, lab = _oracle_anchored(rows, name, ds.row_ids, self_label == "mask")
+        with torch.no_grad():
+            expected = enc.encode(torch.from_numpy(f), torch.from_numpy(lab)).numpy()
+        np.testing.assert_allclose(arr, expected, atol=1e-5, err_msg=name)
+        assert (np.abs(arr).sum(1) > 0).all()  # never empty: the row itself is always there
+    # Targets: always [MSK] on their own row; their label never reaches their vector.
+    targets = np.flatnonzero(rows[PERIOD].to_numpy() != RETRIEVAL)
+    h = encode_rows(enc, rows, windows, schema, targets, L, cfg)
+    # Flip the labels of the targets that sit in no window (later-period negatives): only a leak of
+    # a target's own label into its own vector could change anything.
+    alone = targets[~np.isin(targets, windows["pool_index"])]
+    assert len(alone) > 0
+    lab = rows[LABEL].to_numpy().copy()
+    lab[alone] = 1 - lab[alone]
+    h_flipped = encode_rows(enc, rows.assign(**{LABEL: lab}), windows, schema, targets, L, cfg)
+    np.testing.assert_allclose(h_flipped, h, atol=1e-6)
+    f, lab = _oracle_anchored(rows, "hist", targets, True)
+    with torch.no_grad():
+        expected = enc.encode(torch.from_numpy(f), torch.from_numpy(lab)).numpy()
+    np.testing.assert_allclose(h, expected, atol=1e-5)
+    with pytest.raises(DataError, match="own label"):
+        encode_rows(enc, rows, windows, schema, targets, L, cfg, self_label="label")

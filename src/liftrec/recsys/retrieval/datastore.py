@@ -8,6 +8,14 @@ joined through ``row_id``. The targets' own histories h_t are encoded by the sam
 
 Choices:
 
+* ``DatastoreConfig.include_self`` (off by default) puts the row itself into its own windows: E sees
+  the last L - 1 interactions before the row and then the row with the [MSK] label token, i.e.
+  exactly a masked position of mask-behaviour pretraining, so o_T is the encoder's state for "would
+  this user take this interaction here" (target-aware); futures then start with the row. Without it
+  (the paper's h_z / f_z), o_T is the state at the last context interaction. A target's own label is
+  never visible: its token is always [MSK]; retrieval rows get [MSK] too by default (``self_label``).
+  Off by default because it did not help on the synthetic data (docs/results.md: test AUC 0.633 vs
+  0.639 on the default world, and lower on a context-heavy one).
 * Values are stored as float16 by default (``DatastoreConfig.dtype``): half the memory and disk of
   float32 at 100 M rows; the encoder itself always runs in float32, and a value that overflows
   float16 raises instead of being stored as inf.
@@ -32,7 +40,8 @@ from torch import nn
 from liftrec.recsys.config import check
 from liftrec.recsys.data.sequences import gather_windows
 from liftrec.recsys.errors import DataError
-from liftrec.recsys.schema import LABEL, PERIOD, RETRIEVAL, ROW_ID, Schema
+from liftrec.recsys.models.encoder import LABEL_MASK
+from liftrec.recsys.schema import LABEL, PAD, PERIOD, RETRIEVAL, ROW_ID, Schema
 from liftrec.recsys.training.batching import window_tokens
 from liftrec.recsys.training.device import resolve_device
 
@@ -49,14 +58,24 @@ class DatastoreConfig:
         batch_size: windows encoded per forward pass.
         dtype: storage type of the vectors.
         device: "auto", "cpu", "cuda", "cuda:N" or "mps".
+        include_self: windows include the row itself: a history window is the last L - 1
+            interactions before the row followed by the row, a future window is the row followed by
+            the next L - 1 (see the module docstring). False: the plain last / next L interactions.
+        self_label: the label token of a retrieval row inside its own windows, "mask" ([MSK], as
+            for targets) or "label" (its 0/1 label). Targets (train / valid / test rows) always get
+            [MSK]: their own label is never visible.
     """
 
     batch_size: int = 2048
     dtype: Literal["float16", "float32"] = "float16"
     device: str = "auto"
+    include_self: bool = False
+    self_label: Literal["mask", "label"] = "mask"
 
     def __post_init__(self) -> None:
         check(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        label = self.self_label
+        check(label in ("mask", "label"), "self_label", f"must be mask or label, got {label!r}")
 
 
 @dataclass
@@ -130,6 +149,49 @@ class Datastore:
         return cls(**arrays)
 
 
+def anchored_windows(
+    pool_index: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    length: int,
+    anchor_ids: np.ndarray,
+    at: Literal["end", "start"],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Windows that include the row itself (the "anchor"), as a left-padded (n, length) matrix.
+
+    ``at="end"`` (histories): the last ``length - 1`` entries of ``pool_index[lo:hi]`` followed by
+    the anchor, so the window ends with the row. ``at="start"`` (futures): the anchor followed by the
+    FIRST ``length - 1`` entries of the slice, so the window starts with the row. Either way the
+    result is chronological and padded on the left only, like :func:`gather_windows`. Vectorised.
+
+    Args:
+        pool_index: row ids of the pool (from ``build_windows``).
+        lo: (n,) slice starts.
+        hi: (n,) slice ends (exclusive).
+        length: width of the output, anchor included (>= 1).
+        anchor_ids: (n,) the row id of each window's own row.
+        at: where the anchor goes.
+
+    Returns:
+        ``(ids, col)``: (n, length) int64 row ids (PAD = -1), and (n,) the column of each anchor.
+    """
+    lo = np.asarray(lo, dtype=np.int64)
+    hi = np.asarray(hi, dtype=np.int64)
+    anchor_ids = np.asarray(anchor_ids, dtype=np.int64)
+    n = len(lo)
+    if at == "end":
+        ctx = gather_windows(pool_index, lo, hi, length - 1)  # (n, length - 1) the last entries
+        return np.concatenate([ctx, anchor_ids[:, None]], axis=1), np.full(n, length - 1, dtype=np.int64)
+    if at != "start":
+        raise ValueError(f"anchored_windows: at must be 'end' or 'start', got {at!r}")
+    hi_first = np.minimum(hi, lo + length - 1)  # keep the FIRST length - 1 entries
+    out = np.full((n, length), PAD, dtype=np.int64)
+    out[:, 1:] = gather_windows(pool_index, lo, hi_first, length - 1)  # (n, length - 1) left-padded
+    col = length - 1 - np.maximum(hi_first - lo, 0)  # just before the first future entry
+    out[np.arange(n), col] = anchor_ids
+    return out, col
+
+
 def encode_windows(
     encoder: nn.Module,
     X: np.ndarray,
@@ -141,6 +203,9 @@ def encode_windows(
     cfg: DatastoreConfig,
     *,
     out: np.ndarray | None = None,
+    anchor_ids: np.ndarray | None = None,
+    anchor_at: Literal["end", "start"] = "end",
+    mask_anchor: bool = True,
 ) -> np.ndarray:
     """Encode the windows ``pool_index[lo:hi]`` (last ``length`` of each) with ``encoder.encode``.
 
@@ -154,9 +219,14 @@ def encode_windows(
         length: L, the window length.
         cfg: batch size, storage dtype and device.
         out: optional preallocated (n, v) array (e.g. ``np.lib.format.open_memmap``) to write into.
+        anchor_ids: (n,) row ids to include in their own windows (see
+            :func:`~liftrec.recsys.data.sequences.anchored_windows`); None: plain windows.
+        anchor_at: "end" (histories) or "start" (futures).
+        mask_anchor: give the anchor the [MSK] label token instead of its label.
 
     Returns:
-        (n, v) vectors in ``cfg.dtype`` (``out`` when given); empty windows are zero vectors.
+        (n, v) vectors in ``cfg.dtype`` (``out`` when given); empty windows are zero vectors (an
+        anchored window is never empty).
     """
     lo, hi = np.asarray(lo, dtype=np.int64), np.asarray(hi, dtype=np.int64)
     n, v = len(lo), int(encoder.out_dim)
@@ -164,8 +234,13 @@ def encode_windows(
         out = np.zeros((n, v), dtype=cfg.dtype)
     elif out.shape != (n, v):
         raise DataError(f"encode_windows: out has shape {out.shape}, expected {(n, v)}")
-    todo = np.flatnonzero(hi > lo)  # sorted, so memmap writes go front to back
-    empty = np.flatnonzero(hi <= lo)
+    if anchor_ids is not None:
+        anchor_ids = np.asarray(anchor_ids, dtype=np.int64)
+        if anchor_ids.shape != lo.shape:
+            raise DataError(f"encode_windows: anchor_ids {anchor_ids.shape}, expected {lo.shape}")
+    nonempty = hi > lo if anchor_ids is None else np.ones(n, dtype=bool)
+    todo = np.flatnonzero(nonempty)  # sorted, so memmap writes go front to back
+    empty = np.flatnonzero(~nonempty)
     if empty.size:
         out[empty] = 0
     device = resolve_device(cfg.device)
@@ -177,8 +252,15 @@ def encode_windows(
         with torch.inference_mode():
             for b, start in enumerate(range(0, todo.size, cfg.batch_size)):
                 idx = todo[start : start + cfg.batch_size]  # (b,)
-                rows = gather_windows(pool_index, lo[idx], hi[idx], length)  # (b, L)
+                if anchor_ids is None:
+                    rows = gather_windows(pool_index, lo[idx], hi[idx], length)  # (b, L)
+                else:
+                    rows, col = anchored_windows(
+                        pool_index, lo[idx], hi[idx], length, anchor_ids[idx], anchor_at
+                    )  # (b, L), (b,)
                 fields, labels = window_tokens(rows, X, y)  # (b, L, M), (b, L)
+                if anchor_ids is not None and mask_anchor:
+                    labels[np.arange(len(idx)), col] = LABEL_MASK  # the row's own label is never shown
                 enc = encoder.encode(torch.from_numpy(fields).to(device), torch.from_numpy(labels).to(device))
                 vec = enc.float().cpu().numpy().astype(out.dtype)  # (b, v)
                 if not np.isfinite(vec).all():
@@ -242,8 +324,13 @@ def encode_rows(
     *,
     which: Literal["hist", "fut"] = "hist",
     out: np.ndarray | None = None,
+    self_label: Literal["mask", "label"] = "mask",
 ) -> np.ndarray:
     """Encode the history (or future) window of given rows, e.g. each target's own history h_t.
+
+    With ``cfg.include_self`` each window includes its row (last in a history, first in a future),
+    with the [MSK] label token unless ``self_label="label"``, which only retrieval-period rows may
+    use (a target's label must never reach its own vector).
 
     Args:
         encoder: the frozen encoder (see :func:`encode_windows`).
@@ -255,13 +342,25 @@ def encode_rows(
         cfg: encoding settings.
         which: "hist" for E(h_z), "fut" for E(f_z) (retrieval-period rows only).
         out: optional preallocated (n, v) array.
+        self_label: the row's own label token when ``cfg.include_self``: "mask" or "label".
 
     Returns:
         (n, v) vectors aligned with ``target_ids``.
+
+    Raises:
+        DataError: when ``self_label="label"`` is asked for a row outside the retrieval period.
     """
     X, y = _features(rows, schema)
+    target_ids = np.asarray(target_ids, dtype=np.int64)
+    later = rows[PERIOD].to_numpy()[target_ids] != RETRIEVAL
+    if cfg.include_self and self_label == "label" and later.any():
+        raise DataError("encode_rows: a train / valid / test row's own label may not enter its vector")
     lo, hi = window_bounds(rows, windows, target_ids, which)
-    return encode_windows(encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=out)
+    anchor = target_ids if cfg.include_self else None
+    return encode_windows(
+        encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=out, anchor_ids=anchor,
+        anchor_at="end" if which == "hist" else "start", mask_anchor=self_label == "mask",
+    )  # fmt: skip
 
 
 def build_datastore(
@@ -302,7 +401,11 @@ def build_datastore(
     )
     for name in outs:
         lo, hi = window_bounds(rows, windows, ret, name)
-        outs[name] = encode_windows(encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=outs[name])
+        outs[name] = encode_windows(
+            encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=outs[name],
+            anchor_ids=ret if cfg.include_self else None, anchor_at="end" if name == "hist" else "start",
+            mask_anchor=cfg.self_label == "mask",
+        )  # fmt: skip
     if out_dir is not None:
         for arr in outs.values():
             arr.flush()
