@@ -75,12 +75,12 @@ class SyntheticConfig:
     start: str = "2017-11-25T00:00:00+08:00"
     num_trajectories: int = 8
     trajectory_length: int = 24
-    drift_speed: float = 1.5
+    drift_speed: float = 0.75
     speed_jitter: float = 0.2
-    trajectory_prob: float = 0.7
-    favourite_prob: float = 0.15
-    zipf_exponent: float = 1.1
-    category_zipf_exponent: float = 0.8
+    trajectory_prob: float = 0.8
+    favourite_prob: float = 0.1
+    zipf_exponent: float = 0.5
+    category_zipf_exponent: float = 0.5
     behavior_mix: tuple[float, ...] = (0.89, 0.055, 0.03, 0.025)
 
     def __post_init__(self) -> None:

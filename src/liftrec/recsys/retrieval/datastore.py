@@ -14,8 +14,8 @@ Choices:
   this user take this interaction here" (target-aware); futures then start with the row. Without it
   (the paper's h_z / f_z), o_T is the state at the last context interaction. A target's own label is
   never visible: its token is always [MSK]; retrieval rows get [MSK] too by default (``self_label``).
-  Off by default because it did not help on the synthetic data (docs/results.md: test AUC 0.633 vs
-  0.639 on the default world, and lower on a context-heavy one).
+  Off by default because it did not help on the synthetic data (docs/results.md: test AUC 0.633
+  with it vs 0.639 without on the first synthetic defaults, 0.66 vs 0.70 on the current ones).
 * Values are stored as float16 by default (``DatastoreConfig.dtype``): half the memory and disk of
   float32 at 100 M rows; the encoder itself always runs in float32, and a value that overflows
   float16 raises instead of being stored as inf.
