@@ -29,7 +29,7 @@ def test_default_run_writes_the_report_and_one_mlflow_run_with_a_child_per_stage
     assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children.values())
     assert children["data_processing"].data.metrics["rows"] > 0
     assert "holdout_masked_auc" in children["pretrain"].data.metrics
-    assert children["pretrain"].data.params["pretrain.mask_ratio"] == "0.6"
+    assert children["pretrain"].data.params["pretrain.mask_ratio"] == "0.4"
     assert "test.AUC" in children["evaluate"].data.metrics
     assert any(k.startswith("seconds.") for k in children["train"].data.metrics)
     # files saved by the evaluate stage are artifacts of its child run (logged once Kedro wrote them)
