@@ -32,6 +32,7 @@ import numpy as np
 
 from liftrec.recsys.config import check, from_dict
 from liftrec.recsys.errors import DataError
+from liftrec.recsys.progress import progress
 from liftrec.recsys.retrieval import bm25_kernels as kern
 
 if TYPE_CHECKING:
@@ -262,17 +263,23 @@ class BM25Index:
         out_pos = np.empty((nq, k), np.int64)
         out_score = np.empty((nq, k), np.float64)
         table, postings, ptr = (np.asarray(a) for a in (self.table, self.postings, self.ptr))
-        for a in range(0, nq, self.cfg.query_batch):
-            b = min(nq, a + self.cfg.query_batch)
-            qv = queries[a:b].astype(np.int64, copy=False)
-            valid = (qv > 0) & (qv < self.card[None, :])
-            qt = np.where(valid, self.field_off[:-1][None, :] + qv, 0)
-            qw = np.where(valid, self.idf[qt], 0.0)
-            qv32 = np.where(valid, qv, 0).astype(np.int32)
-            kern.search_batch(
-                table, postings, ptr, qv32, qw, qt, qu[a:b], pmin[a:b],
-                float(self.cfg.tie_tolerance), out_pos[a:b], out_score[a:b],
-            )  # fmt: skip
+        # a bar (queries/s) and a summary line only for long work: more than one kernel call
+        many = nq > self.cfg.query_batch
+        with progress(
+            nq, f"BM25 top-{k} search", "query", enabled=None if many else False, log=logger if many else None
+        ) as bar:
+            for a in range(0, nq, self.cfg.query_batch):
+                b = min(nq, a + self.cfg.query_batch)
+                qv = queries[a:b].astype(np.int64, copy=False)
+                valid = (qv > 0) & (qv < self.card[None, :])
+                qt = np.where(valid, self.field_off[:-1][None, :] + qv, 0)
+                qw = np.where(valid, self.idf[qt], 0.0)
+                qv32 = np.where(valid, qv, 0).astype(np.int32)
+                kern.search_batch(
+                    table, postings, ptr, qv32, qw, qt, qu[a:b], pmin[a:b],
+                    float(self.cfg.tie_tolerance), out_pos[a:b], out_score[a:b],
+                )  # fmt: skip
+                bar.update(b - a)
         pos_row_ids = np.asarray(self.pos_row_ids)
         row_ids = np.where(out_pos >= 0, pos_row_ids[np.maximum(out_pos, 0)], -1) if self.n_rows else out_pos
         return RetrievalResult(row_ids=row_ids.astype(np.int64), scores=out_score)

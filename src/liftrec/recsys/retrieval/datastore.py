@@ -41,6 +41,7 @@ from liftrec.recsys.config import check
 from liftrec.recsys.data.sequences import gather_windows
 from liftrec.recsys.errors import DataError
 from liftrec.recsys.models.encoder import LABEL_MASK
+from liftrec.recsys.progress import progress
 from liftrec.recsys.schema import LABEL, PAD, PERIOD, RETRIEVAL, ROW_ID, Schema
 from liftrec.recsys.training.batching import window_tokens
 from liftrec.recsys.training.device import resolve_device
@@ -206,6 +207,7 @@ def encode_windows(
     anchor_ids: np.ndarray | None = None,
     anchor_at: Literal["end", "start"] = "end",
     mask_anchor: bool = True,
+    desc: str = "encode windows",
 ) -> np.ndarray:
     """Encode the windows ``pool_index[lo:hi]`` (last ``length`` of each) with ``encoder.encode``.
 
@@ -223,6 +225,7 @@ def encode_windows(
             :func:`~liftrec.recsys.data.sequences.anchored_windows`); None: plain windows.
         anchor_at: "end" (histories) or "start" (futures).
         mask_anchor: give the anchor the [MSK] label token instead of its label.
+        desc: label of the progress bar (windows/s, ETA; when interactive) and the summary line.
 
     Returns:
         (n, v) vectors in ``cfg.dtype`` (``out`` when given); empty windows are zero vectors (an
@@ -248,6 +251,7 @@ def encode_windows(
     home = first.device if first is not None else torch.device("cpu")
     was_training = encoder.training
     encoder.to(device).eval()
+    bar = progress(todo.size, desc, "window", log=logger)
     try:
         with torch.inference_mode():
             for b, start in enumerate(range(0, todo.size, cfg.batch_size)):
@@ -268,10 +272,15 @@ def encode_windows(
                         f"encode_windows: non-finite vectors (overflow in {out.dtype}?); try dtype float32"
                     )
                 out[idx] = vec
-                if b % 100 == 0:
-                    logger.info("encoded %d / %d windows", min(start + cfg.batch_size, todo.size), todo.size)
+                bar.update(len(idx))
+                if b % 100 == 99 and not bar.enabled:  # without a bar, a line now and then
+                    logger.info("%s: %d / %d windows", desc, bar.n, todo.size)
+    except BaseException:
+        bar.close(failed=True)
+        raise
     finally:
         encoder.train(was_training).to(home)
+    bar.close(f"{empty.size} empty windows stored as zeros" if empty.size else None)
     return out
 
 
@@ -360,6 +369,7 @@ def encode_rows(
     return encode_windows(
         encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=out, anchor_ids=anchor,
         anchor_at="end" if which == "hist" else "start", mask_anchor=self_label == "mask",
+        desc=f"encode {which} of {len(target_ids)} rows",
     )  # fmt: skip
 
 
@@ -404,7 +414,7 @@ def build_datastore(
         outs[name] = encode_windows(
             encoder, X, y, windows["pool_index"], lo, hi, length, cfg, out=outs[name],
             anchor_ids=ret if cfg.include_self else None, anchor_at="end" if name == "hist" else "start",
-            mask_anchor=cfg.self_label == "mask",
+            mask_anchor=cfg.self_label == "mask", desc=f"datastore {name}",
         )  # fmt: skip
     if out_dir is not None:
         for arr in outs.values():

@@ -7,9 +7,9 @@ Epochs are numbered from 1 (epoch e = the e-th completed pass over the training 
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from typing import Any
+
+from liftrec.recsys.progress import Progress, interactive, progress
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +57,11 @@ class EarlyStopping(Callback):
         return None
 
 
-def _interactive() -> bool:
-    return os.environ.get("CI", "").lower() not in ("true", "1") and sys.stderr.isatty()
-
-
 class ProgressCallback(Callback):
     """A tqdm progress bar per epoch, with the running loss.
 
-    Quiet when the environment has CI=true (or 1), stderr is not a terminal, or tqdm is missing.
+    Quiet when the environment has CI=true (or 1), stderr is not a terminal, or tqdm is missing
+    (:func:`liftrec.recsys.progress.interactive`); the fit loop logs each epoch's summary itself.
     The loss is read back from the device only every ``refresh_every`` steps, to avoid a
     synchronisation per batch.
 
@@ -75,18 +72,15 @@ class ProgressCallback(Callback):
 
     def __init__(self, refresh_every: int = 20, enabled: bool | None = None) -> None:
         self.refresh_every = max(1, int(refresh_every))
-        self.enabled = _interactive() if enabled is None else enabled
-        self._bar: Any = None
+        self.enabled = interactive() if enabled is None else enabled
+        self._bar: Progress | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        try:
-            from tqdm.auto import tqdm  # optional: the library runs without it
-        except ImportError:
-            self.enabled = False
-            return
-        self._bar = tqdm(total=logs.get("batches"), desc=f"epoch {epoch}", leave=False, unit="batch")
+        self._bar = progress(logs.get("batches"), f"epoch {epoch}", "batch", enabled=True)
+        if not self._bar.enabled:  # tqdm missing
+            self.enabled, self._bar = False, None
 
     def on_batch_end(self, step: int, logs: dict[str, Any]) -> None:
         if self._bar is None:

@@ -68,6 +68,9 @@ def collect(
 ) -> Collected:
     """Stream ``path`` and keep the derived columns of rows inside ``window``.
 
+    Shows a progress bar over the file's bytes with rows/s when interactive, and logs a summary
+    line (see :func:`~liftrec.recsys.data.loaders._csv.iter_batches`).
+
     Args:
         path: the raw file.
         fmt: its layout (only ``fmt.types``' columns are parsed).
@@ -84,7 +87,7 @@ def collect(
     numeric: dict[str, list[np.ndarray]] = {}
     text: dict[str, list[pa.Array]] = {}
     rows_read = 0
-    for batch, first in iter_batches(path, fmt, block_size):
+    for batch, first in iter_batches(path, fmt, block_size, desc=f"read {path.name}"):
         loc.first_null(batch, first, required)
         out = derive(batch, first, loc)
         del batch

@@ -10,6 +10,7 @@ exactly one non-empty line.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from liftrec.recsys.errors import DataError
+from liftrec.recsys.progress import progress
 
+logger = logging.getLogger(__name__)
 NULL_VALUES = ("", "NULL", "null")  # what counts as a missing value in numeric columns
 _SCAN_CHUNK = 1 << 24
 
@@ -135,13 +138,21 @@ class Locator:
                 raise self.error(first_row + i, name, f"missing value; expected {self.fmt.describe(name)}")
 
 
-def iter_batches(path: Path, fmt: CsvFormat, block_size: int) -> Iterator[tuple[pa.RecordBatch, int]]:
+def iter_batches(
+    path: Path, fmt: CsvFormat, block_size: int, desc: str | None = None
+) -> Iterator[tuple[pa.RecordBatch, int]]:
     """Stream a raw file as typed record batches.
+
+    With ``desc``, a progress bar over the file's bytes shows rows/s (see ``liftrec.recsys.progress``)
+    and a summary line is logged at the end. pyarrow reads ahead, so the file position says little;
+    the streaming reader yields one batch per ``block_size`` block, so bytes read are counted as
+    blocks x ``block_size`` (capped at the file size).
 
     Args:
         path: the file.
         fmt: its layout; only ``fmt.types``' columns are parsed.
         block_size: bytes per block.
+        desc: label of the progress bar and summary line; None shows neither.
 
     Yields:
         (batch, 0-based index of the batch's first data row).
@@ -173,15 +184,25 @@ def iter_batches(path: Path, fmt: CsvFormat, block_size: int) -> Iterator[tuple[
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
-    rows = 0
+    rows, done = 0, False
+    size = path.stat().st_size
+    bar = progress(size, desc or "", "B", enabled=None if desc else False, log=logger if desc else None,
+                   unit_scale=True)  # fmt: skip
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
         for batch in reader:
+            bar.update(min(block_size, size - bar.n))
             if batch.num_rows:
                 yield batch, rows
                 rows += batch.num_rows
+                bar.set_postfix(rows=f"{rows:,}", rows_per_s=f"{rows / max(bar.elapsed, 1e-9):,.0f}")
+        bar.update(size - bar.n)
+        done = True
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise _diagnose(path, fmt, str(exc)) from None
+    finally:  # also when the consumer stops early: the bar never outlives the read
+        summary = f"{rows:,} rows, {rows / max(bar.elapsed, 1e-9):,.0f} rows/s"
+        bar.close(summary if done else None, failed=not done)
     if rows == 0:
         raise DataError(f"file has no data rows; expected lines like '{fmt.layout}'", path=str(path))
 
