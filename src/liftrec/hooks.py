@@ -1,9 +1,11 @@
 """Project hooks: parameter validation before any node runs, and MLflow tracking.
 
-Every ``kedro run`` is one MLflow run; each pipeline stage (a node tag in ``STAGES``) is a nested
-child run holding that stage's parameters, its metrics (any node output named ``*_metrics``:
-scalars as metrics, lists of numbers as per-step curves), per-node timings and artefacts (outputs
-named ``*_plot`` / ``*_report`` are logged as files).
+Every ``kedro run`` is one MLflow run, named ``<pipelines> | <dataset> | seed=<seed>`` followed by
+the parameters given with ``--params`` (:func:`run_name`); each pipeline stage (a node tag in
+``STAGES``) is a nested child run ``<stage> | <dataset>`` holding that stage's parameters, its
+metrics (any node output named ``*_metrics``: scalars as metrics, lists of numbers as per-step
+curves), per-node timings and artefacts (outputs named ``*_plot`` / ``*_report`` are logged as
+files).
 """
 
 from __future__ import annotations
@@ -35,6 +37,36 @@ def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
             out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
         return out
     return {prefix: d}
+
+
+_NAMED = ("dataset", "seed")  # already spelled out in every run name
+_NAME_MAX = 250  # MLflow's run table shows short names; the full list is the ``cli_params`` tag
+
+
+def _value(v: Any) -> str:
+    """A parameter value as typed on the command line (``true``, not ``True``)."""
+    if isinstance(v, bool):
+        return str(v).lower()
+    return "null" if v is None else str(v)
+
+
+def cli_params(runtime_params: dict[str, Any] | None) -> str:
+    """The ``--params`` of a run as ``key=value`` pairs (nested keys dotted), without dataset and seed.
+
+    Args:
+        runtime_params: the session's runtime parameters (``run_params["runtime_params"]``).
+
+    Returns:
+        e.g. ``"train.training.lr=0.003, pretrain.enabled=false"``; empty when none were given.
+    """
+    flat = _flatten(runtime_params or {})
+    return ", ".join(f"{k}={_value(v)}" for k, v in flat.items() if k not in _NAMED)
+
+
+def run_name(pipelines: list[str], dataset: str, seed: Any, params: str = "") -> str:
+    """The parent run's name: ``<pipelines> | <dataset> | seed=<seed>[ | <command-line params>]``."""
+    name = f"{'+'.join(pipelines)} | {dataset} | seed={seed}" + (f" | {params}" if params else "")
+    return name if len(name) <= _NAME_MAX else name[: _NAME_MAX - 1] + "…"
 
 
 def _stage(node) -> str:
@@ -85,17 +117,18 @@ class MlflowTrackingHook:
             mlflow.end_run(status="KILLED")
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]
         dataset = self._params.get("dataset", "?")
-        run = mlflow.start_run(run_name=f"{'+'.join(names)} | {dataset} | seed={self._params.get('seed')}")
+        given = cli_params(run_params.get("runtime_params"))
+        run = mlflow.start_run(run_name=run_name(names, dataset, self._params.get("seed"), given))
         mlflow.set_tags(
             {
                 "pipeline": ",".join(names),
                 "dataset": dataset,
+                "cli_params": given[:5000],
                 "kedro.run_id": str(run_params.get("run_id") or run_params.get("session_id") or ""),
             }
         )
-        mlflow.log_params(
-            {k: str(v)[:500] for k, v in _flatten({k: self._params.get(k) for k in ("dataset", "raw_dir", "task", "seed", "device")}).items()}
-        )
+        run_wide = {k: self._params.get(k) for k in ("dataset", "raw_dir", "task", "seed", "device")}
+        mlflow.log_params({k: str(v)[:500] for k, v in _flatten(run_wide).items()})
         self._parent_id = run.info.run_id
         self._stage = None
 
@@ -105,7 +138,7 @@ class MlflowTrackingHook:
             return
         if self._stage is not None:
             mlflow.end_run()
-        mlflow.start_run(run_name=stage, nested=True)
+        mlflow.start_run(run_name=f"{stage} | {self._params.get('dataset', '?')}", nested=True)
         mlflow.set_tags({"stage": stage, "dataset": str(self._params.get("dataset"))})
         mlflow.set_tags(self._reuse_tags.pop(stage, {}))
         self._stage = stage
@@ -141,7 +174,7 @@ class MlflowTrackingHook:
             return
         stage = _stage(node)
         self._enter_stage(stage, node)
-        params = {k[len("params:"):]: v for k, v in inputs.items() if k.startswith("params:")}
+        params = {k.removeprefix("params:"): v for k, v in inputs.items() if k.startswith("params:")}
         flat = {k: str(v)[:500] for k, v in _flatten(params).items()}
         if flat:
             try:
