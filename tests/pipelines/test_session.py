@@ -58,7 +58,9 @@ def test_outputs_are_kept_per_dataset(project, shared_data):
 
 
 def test_run_names_carry_the_command_line_params(project):
-    run_session(project, "data_processing", params={"seed": 7, "split": {"mode": "quantiles"}, "cache": False})
+    run_session(
+        project, "data_processing", params={"seed": 7, "split": {"mode": "quantiles"}, "cache": False}
+    )
     mlflow.set_tracking_uri(f"sqlite:///{project / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["liftrec"], output_format="list")
     names = {r.data.tags["mlflow.runName"]: r for r in runs}
