@@ -114,17 +114,20 @@ def _blocks(counts: np.ndarray, budget: int) -> Iterator[tuple[np.ndarray, int]]
             yield part[a : a + step], width
 
 
-def _place(out: np.ndarray, rows: np.ndarray, keep: np.ndarray, rid: np.ndarray, length: int) -> None:
-    """Write the kept cells of each row right-aligned (newest at L-1), keeping their column order."""
-    rank = np.cumsum(keep[:, ::-1], axis=1)[:, ::-1]  # kept cells at or after this column
-    ri, ci = np.nonzero(keep)
-    out[rows[ri], length - rank[ri, ci]] = rid[ri, ci]
+def _from_end(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Forward running count of True cells per row and the row totals (R, 1).
+
+    A True cell's rank from the row's end (1 = the last) is ``total - cum + 1``. Counting forward and
+    subtracting is ~10x faster than a cumsum over a reversed (non-contiguous) view.
+    """
+    cum = np.cumsum(mask, axis=1, dtype=np.int32)  # (R, W)
+    return cum, cum[:, -1:]
 
 
 def _last_k(mask: np.ndarray, k: int | np.ndarray) -> np.ndarray:
     """The last k True cells of each row of ``mask`` (all of them when fewer); k scalar or (R, 1)."""
-    rank = np.cumsum(mask[:, ::-1], axis=1)[:, ::-1]
-    return mask & (rank <= k)
+    cum, total = _from_end(mask)
+    return mask & (total - cum < k)
 
 
 def _top_k_recent(scores: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
@@ -137,6 +140,13 @@ def _top_k_recent(scores: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
     tie = valid & (s == kth)
     need = k - greater.sum(axis=1, keepdims=True)
     return greater | _last_k(tie, need)  # the most recent ties fill the remaining places
+
+
+def _place(out: np.ndarray, rows: np.ndarray, keep: np.ndarray, rid: np.ndarray, length: int) -> None:
+    """Write the kept cells of each row right-aligned (newest at L-1), keeping their column order."""
+    cum, total = _from_end(keep)
+    ri, ci = np.nonzero(keep)
+    out[rows[ri], length - 1 - total[ri, 0] + cum[ri, ci]] = rid[ri, ci]
 
 
 def select_histories(
@@ -214,18 +224,16 @@ def select_histories(
         pos = hi[rows, None] - width + np.arange(width)[None, :]  # (R, W) pool positions
         valid = pos >= start[rows, None]  # (R, W)
         rid = np.asarray(pool_index[np.maximum(pos, 0)], dtype=np.int64)  # (R, W) row ids
-        vals = np.asarray(rows_X[rid.reshape(-1, 1), col_idx], dtype=np.int64).reshape(
-            *rid.shape, len(cols)
-        )  # (R, W, F)
         qr = q[rows]  # (R, F)
         if mode == "category":
-            keep = _last_k(valid & (vals[..., 0] == qr[:, :1]) & (qr[:, :1] != 0), length)
+            match = np.asarray(rows_X[rid, cols[0]]) == qr[:, :1]  # (R, W)
+            keep = _last_k(valid & match & (qr[:, :1] != 0), length)
         else:
             scores = np.zeros(rid.shape, np.float64)  # (R, W), summed in field order like the engine
-            for j, w in enumerate(weights):
+            for j, (c, w) in enumerate(zip(cols, weights, strict=True)):
                 qj = qr[:, j]
                 wj = np.where((qj > 0) & (qj < len(w)), w[np.clip(qj, 0, len(w) - 1)], 0.0)  # (R,)
-                scores += np.where(vals[..., j] == qj[:, None], wj[:, None], 0.0)
+                scores += np.where(np.asarray(rows_X[rid, c]) == qj[:, None], wj[:, None], 0.0)  # (R, W)
             keep = _top_k_recent(scores, valid, length)
         _place(out, rows, keep, rid, length)
     return out
