@@ -98,6 +98,8 @@ class LiftModel(nn.Module):
         encoder_dim: v, the size of the frozen encoder's vectors (datastore values and h_t).
     """
 
+    inputs = frozenset({"x", "keys", "context"})  # batch groups (liftrec.recsys.models.batch)
+
     def __init__(self, cfg: LiftConfig, cardinalities: Sequence[int], encoder_dim: int) -> None:
         super().__init__()
         if len(cardinalities) == 0 or min(cardinalities) < 1:
