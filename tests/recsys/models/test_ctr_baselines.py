@@ -155,8 +155,12 @@ def test_target_label_is_never_read(name: str) -> None:
 @pytest.mark.parametrize("name", HIST_NAMES)
 def test_empty_histories_give_finite_output(name: str) -> None:
     model, batch = _setup(name)
-    empty = {**batch, "hist": torch.zeros_like(batch["hist"]), "hist_label": torch.zeros_like(batch["hist_label"]),
-             "hist_valid": torch.zeros_like(batch["hist_valid"])}
+    empty = {
+        **batch,
+        "hist": torch.zeros_like(batch["hist"]),
+        "hist_label": torch.zeros_like(batch["hist_label"]),
+        "hist_valid": torch.zeros_like(batch["hist_valid"]),
+    }
     for mode in (model.train(), model.eval()):
         out = mode(empty)
         assert torch.isfinite(out).all()
@@ -171,8 +175,11 @@ def test_padded_positions_are_ignored(name: str) -> None:
     model, batch = _setup(name)
     valid = batch["hist_valid"]
     g = torch.Generator().manual_seed(7)
-    noisy = {**batch, "hist": torch.where(valid.unsqueeze(-1), batch["hist"], _fields(g, B, L)),
-             "hist_label": torch.where(valid, batch["hist_label"], torch.ones_like(batch["hist_label"]))}
+    noisy = {
+        **batch,
+        "hist": torch.where(valid.unsqueeze(-1), batch["hist"], _fields(g, B, L)),
+        "hist_label": torch.where(valid, batch["hist_label"], torch.ones_like(batch["hist_label"])),
+    }
     torch.testing.assert_close(model.eval()(noisy), model(batch), rtol=1e-5, atol=1e-6)
     # ... while a valid history row does matter
     changed = {**batch, "hist": batch["hist"].clone()}
@@ -246,8 +253,11 @@ def test_din_is_order_invariant_but_dien_and_bert4rec_are_not() -> None:
 def test_target_attention_projects_a_query_of_another_size() -> None:
     att = TargetAttention(key_dim=6, query_dim=10, hidden=(8,), normalize="softmax")
     g = torch.Generator().manual_seed(0)
-    pooled, w = att(torch.randn(3, 10, generator=g), torch.randn(3, 4, 6, generator=g),
-                    torch.tensor([[True] * 4, [False, False, True, True], [False] * 4]))
+    pooled, w = att(
+        torch.randn(3, 10, generator=g),
+        torch.randn(3, 4, 6, generator=g),
+        torch.tensor([[True] * 4, [False, False, True, True], [False] * 4]),
+    )
     assert pooled.shape == (3, 6) and w.shape == (3, 4)
     torch.testing.assert_close(w.sum(-1), torch.tensor([1.0, 1.0, 0.0]))
     assert (pooled[2] == 0).all()
@@ -286,7 +296,9 @@ def test_dien_auxiliary_loss_is_added_and_trains_its_network() -> None:
     logit, states = model._run(batch)
     aux = model.auxiliary_loss(batch, states)
     assert torch.isfinite(aux) and aux > 0
-    torch.testing.assert_close(model.loss(batch), F.binary_cross_entropy_with_logits(logit, batch["label"]) + aux)
+    torch.testing.assert_close(
+        model.loss(batch), F.binary_cross_entropy_with_logits(logit, batch["label"]) + aux
+    )
     model.loss(batch).backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
     assert not dead and any(n.startswith("aux_net") for n, _ in model.named_parameters())

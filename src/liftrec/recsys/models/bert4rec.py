@@ -65,7 +65,11 @@ class Bert4RecConfig:
         check(self.field_dim >= 1, "field_dim", f"must be >= 1, got {self.field_dim}")
         check(self.dim >= 1, "dim", f"must be >= 1, got {self.dim}")
         check(self.layers >= 1, "layers", f"must be >= 1, got {self.layers}")
-        check(self.heads >= 1 and self.dim % self.heads == 0, "heads", f"must divide dim={self.dim}, got {self.heads}")
+        check(
+            self.heads >= 1 and self.dim % self.heads == 0,
+            "heads",
+            f"must divide dim={self.dim}, got {self.heads}",
+        )
         check(0.0 <= self.attn_dropout < 1.0, "attn_dropout", f"must be in [0, 1), got {self.attn_dropout}")
         check(all(h >= 1 for h in self.mlp), "mlp", f"widths must be >= 1, got {list(self.mlp)}")
         check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
@@ -113,9 +117,13 @@ class Bert4RecModel(nn.Module):
         mask_label = torch.full((B, 1), LABEL_MASK, dtype=torch.int64, device=x.device)
         labels = torch.cat([batch["hist_label"].long(), mask_label], dim=1)  # (B, L+1)
         pos = torch.arange(self.seq_len - L, self.seq_len + 1, device=x.device)  # (L+1,), target last
-        tok = self.proj(self.fields(rows).flatten(-2)) + self.labels(labels) + self.positions(pos)  # (B, L+1, d)
+        tok = (
+            self.proj(self.fields(rows).flatten(-2)) + self.labels(labels) + self.positions(pos)
+        )  # (B, L+1, d)
         tok = self.drop(self.norm(tok))
-        ignore = torch.cat([~batch["hist_valid"], torch.zeros(B, 1, dtype=torch.bool, device=x.device)], dim=1)
+        ignore = torch.cat(
+            [~batch["hist_valid"], torch.zeros(B, 1, dtype=torch.bool, device=x.device)], dim=1
+        )
         return self.encoder(tok, src_key_padding_mask=ignore)  # (B, L+1, d)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:

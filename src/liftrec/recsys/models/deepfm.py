@@ -114,7 +114,9 @@ def _activation(name: str, dim: int) -> nn.Module:
     raise ValueError(f"unknown activation '{name}'")
 
 
-def mlp(in_dim: int, hidden: Sequence[int], dropout: float, out_dim: int = 1, activation: str = "relu") -> nn.Sequential:
+def mlp(
+    in_dim: int, hidden: Sequence[int], dropout: float, out_dim: int = 1, activation: str = "relu"
+) -> nn.Sequential:
     """Linear -> activation -> dropout per hidden width, then a final Linear to ``out_dim``.
 
     Args:

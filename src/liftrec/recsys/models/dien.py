@@ -117,7 +117,11 @@ class DIENConfig:
 
     def __post_init__(self) -> None:
         check(self.field_dim >= 1, "field_dim", f"must be >= 1, got {self.field_dim}")
-        check(self.hidden_dim is None or self.hidden_dim >= 1, "hidden_dim", f"must be >= 1, got {self.hidden_dim}")
+        check(
+            self.hidden_dim is None or self.hidden_dim >= 1,
+            "hidden_dim",
+            f"must be >= 1, got {self.hidden_dim}",
+        )
         for name in ("mlp", "attention_mlp", "aux_mlp"):
             widths = getattr(self, name)
             check(all(h >= 1 for h in widths), name, f"widths must be >= 1, got {list(widths)}")
@@ -136,12 +140,16 @@ class DIENModel(nn.Module):
 
     inputs = frozenset({"x", "hist"})
 
-    def __init__(self, cfg: DIENConfig, cardinalities: Sequence[int], item_field_index: int | None = None) -> None:
+    def __init__(
+        self, cfg: DIENConfig, cardinalities: Sequence[int], item_field_index: int | None = None
+    ) -> None:
         super().__init__()
         if cfg.aux_loss and item_field_index is None:
             raise ConfigError("model 'dien': aux_loss needs the context key 'item_field_index'")
         if item_field_index is not None and not 0 <= item_field_index < len(cardinalities):
-            raise ConfigError(f"model 'dien': item_field_index {item_field_index} outside 0..{len(cardinalities) - 1}")
+            raise ConfigError(
+                f"model 'dien': item_field_index {item_field_index} outside 0..{len(cardinalities) - 1}"
+            )
         self.cfg = cfg
         self.item_field_index = item_field_index
         self.rows = RowEmbedding(cardinalities, cfg.field_dim)

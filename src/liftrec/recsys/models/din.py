@@ -148,7 +148,11 @@ class DINConfig:
     def __post_init__(self) -> None:
         check(self.field_dim >= 1, "field_dim", f"must be >= 1, got {self.field_dim}")
         check(all(h >= 1 for h in self.mlp), "mlp", f"widths must be >= 1, got {list(self.mlp)}")
-        check(all(h >= 1 for h in self.attention_mlp), "attention_mlp", f"widths must be >= 1, got {list(self.attention_mlp)}")
+        check(
+            all(h >= 1 for h in self.attention_mlp),
+            "attention_mlp",
+            f"widths must be >= 1, got {list(self.attention_mlp)}",
+        )
         check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
 
 

@@ -34,9 +34,7 @@ def _lightgbm() -> Any:
     try:
         import lightgbm
     except ModuleNotFoundError as e:  # pragma: no cover - depends on the environment
-        raise ModuleNotFoundError(
-            "the 'gbdt' baseline needs LightGBM: pip install lightgbm==4.7.0"
-        ) from e
+        raise ModuleNotFoundError("the 'gbdt' baseline needs LightGBM: pip install lightgbm==4.7.0") from e
     return lightgbm
 
 
@@ -76,8 +74,16 @@ class GBDTConfig:
         check(self.learning_rate > 0, "learning_rate", f"must be > 0, got {self.learning_rate}")
         check(self.n_estimators >= 1, "n_estimators", f"must be >= 1, got {self.n_estimators}")
         check(self.min_child_samples >= 1, "min_child_samples", f"must be >= 1, got {self.min_child_samples}")
-        check(self.early_stopping_rounds >= 0, "early_stopping_rounds", f"must be >= 0, got {self.early_stopping_rounds}")
-        check(0 < self.feature_fraction <= 1, "feature_fraction", f"must be in (0, 1], got {self.feature_fraction}")
+        check(
+            self.early_stopping_rounds >= 0,
+            "early_stopping_rounds",
+            f"must be >= 0, got {self.early_stopping_rounds}",
+        )
+        check(
+            0 < self.feature_fraction <= 1,
+            "feature_fraction",
+            f"must be in (0, 1], got {self.feature_fraction}",
+        )
         for name in ("lambda_l2", "cat_smooth", "cat_l2"):
             check(getattr(self, name) >= 0, name, f"must be >= 0, got {getattr(self, name)}")
         check(self.max_cat_threshold >= 1, "max_cat_threshold", f"must be >= 1, got {self.max_cat_threshold}")
@@ -155,8 +161,13 @@ class GBDTModel:
         M = xt.shape[1]
         names = [f"f{j}" for j in range(M)]
         params = self._params(seed)
-        train = lgb.Dataset(xt, label=np.asarray(y_train, np.float64), feature_name=names,
-                            categorical_feature=list(range(M)), params=params)
+        train = lgb.Dataset(
+            xt,
+            label=np.asarray(y_train, np.float64),
+            feature_name=names,
+            categorical_feature=list(range(M)),
+            params=params,
+        )
         valid_sets, callbacks = [], []
         if x_valid is not None:
             if y_valid is None:
@@ -165,8 +176,9 @@ class GBDTModel:
             valid_sets.append(lgb.Dataset(xv, label=np.asarray(y_valid, np.float64), reference=train))
             if self.cfg.early_stopping_rounds > 0:
                 callbacks.append(lgb.early_stopping(self.cfg.early_stopping_rounds, verbose=False))
-        booster = lgb.train(params, train, num_boost_round=self.cfg.n_estimators, valid_sets=valid_sets,
-                            callbacks=callbacks)
+        booster = lgb.train(
+            params, train, num_boost_round=self.cfg.n_estimators, valid_sets=valid_sets, callbacks=callbacks
+        )
         best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
         # keep only the best trees, so this object and one restored from state() predict identically
         self._booster = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
