@@ -180,7 +180,7 @@ def test_datastore_encoding_counts_windows(spy: _Spy, caplog: pytest.LogCaptureF
     ((asked, bar),) = spy.bars
     assert asked["unit"] == "window" and asked["total"] == 5 and asked["desc"] == "datastore hist"
     assert bar.n == 5 and bar.bar is not None
-    assert any(r.getMessage().startswith("datastore hist: 5 window in") for r in caplog.records)
+    assert any(r.getMessage().startswith("datastore hist: 5 windows in") for r in caplog.records)
 
 
 def test_bm25_search_counts_queries_when_it_takes_several_batches(spy: _Spy) -> None:

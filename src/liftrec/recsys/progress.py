@@ -90,7 +90,7 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
         if self.log is not None and not failed:
-            scale, unit = (1e6, "MB") if self.unit == "B" else (1, self.unit)
+            scale, unit = (1e6, "MB") if self.unit == "B" else (1, _plural(self.unit))
             extra = f", {summary}" if summary else ""
             self.log.info(
                 "%s: %s %s in %.1f s (%s %s/s%s)",
@@ -102,6 +102,12 @@ class Progress:
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         self.close(failed=exc_type is not None)
+
+
+def _plural(unit: str) -> str:
+    if unit.endswith("y") and unit[-2:-1] not in "aeiou":
+        return unit[:-1] + "ies"  # query -> queries
+    return unit + ("es" if unit.endswith(("s", "x", "ch", "sh")) else "s")  # batch -> batches
 
 
 def _fmt(x: float) -> str:
