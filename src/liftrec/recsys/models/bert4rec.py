@@ -117,13 +117,10 @@ class Bert4RecModel(nn.Module):
         mask_label = torch.full((B, 1), LABEL_MASK, dtype=torch.int64, device=x.device)
         labels = torch.cat([batch["hist_label"].long(), mask_label], dim=1)  # (B, L+1)
         pos = torch.arange(self.seq_len - L, self.seq_len + 1, device=x.device)  # (L+1,), target last
-        tok = (
-            self.proj(self.fields(rows).flatten(-2)) + self.labels(labels) + self.positions(pos)
-        )  # (B, L+1, d)
-        tok = self.drop(self.norm(tok))
-        ignore = torch.cat(
-            [~batch["hist_valid"], torch.zeros(B, 1, dtype=torch.bool, device=x.device)], dim=1
-        )
+        tok = self.proj(self.fields(rows).flatten(-2))  # (B, L+1, d)
+        tok = self.drop(self.norm(tok + self.labels(labels) + self.positions(pos)))  # (B, L+1, d)
+        target_col = torch.zeros(B, 1, dtype=torch.bool, device=x.device)  # the target is never ignored
+        ignore = torch.cat([~batch["hist_valid"], target_col], dim=1)  # (B, L+1), True = padding
         return self.encoder(tok, src_key_padding_mask=ignore)  # (B, L+1, d)
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
