@@ -45,7 +45,7 @@ from liftrec.recsys.schema import PAD
 
 Mode = Literal["recent", "category", "bm25"]
 MODES = ("recent", "category", "bm25")
-DEFAULT_MAX_CANDIDATES = {"recent": 0, "category": 1000, "bm25": 200}  # "recent" needs only L
+DEFAULT_MAX_CANDIDATES = {"category": 1000, "bm25": 200}  # "recent" reads only the last L rows
 _CHUNK_CELLS = 1 << 22  # candidate cells per vectorised step: bounds the temporaries
 
 
