@@ -32,4 +32,7 @@ def register_pipelines() -> dict[str, Pipeline]:
         upstream = upstream + stage(name)
         pipelines[name] = upstream
     pipelines["__default__"] = upstream
+    # the paper's experiments share the data, encoder, datastore and retrieval stages with the method
+    shared = pipelines["retrieval"]
+    pipelines["experiments"] = shared + stage("experiments")
     return pipelines

@@ -90,3 +90,62 @@ def training_curves_png(pretrain_metrics: Mapping[str, Any], train_metrics: Mapp
         return buf.getvalue()
     finally:
         plt.close(fig)  # pyplot keeps figures alive otherwise
+
+
+def _png(fig) -> bytes:
+    try:
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        return buf.getvalue()
+    finally:
+        plt.close(fig)
+
+
+def sweep_png(points: Sequence[Mapping[str, Any]], metric: str, xlabel: str, title: str) -> bytes:
+    """Test ``metric`` (mean over the sweep seeds, with min-max bars) against a swept parameter.
+
+    Args:
+        points: sweep points, each {"value", "seeds": {seed: {"test": {metric: v}}}}.
+        metric: the metric to plot.
+        xlabel: the parameter's axis label.
+        title: the figure title.
+
+    Returns:
+        PNG bytes (an empty-axes figure saying so when there is no point).
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
+    xs, mean, lo, hi = [], [], [], []
+    for p in points:
+        vals = [float(s["test"][metric]) for s in p["seeds"].values()]
+        xs.append(p["value"])
+        mean.append(sum(vals) / len(vals))
+        lo.append(mean[-1] - min(vals))
+        hi.append(max(vals) - mean[-1])
+    if xs:
+        ax.errorbar(range(len(xs)), mean, yerr=[lo, hi], marker="o", capsize=3)
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    else:
+        ax.text(0.5, 0.5, "no point", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(f"test {metric}")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def inference_png(timings: Mapping[str, Any]) -> bytes:
+    """Bars of milliseconds per 1,000 requests per model, retrieval precomputed vs online."""
+    models = list(timings.get("models", {}))
+    fig, ax = plt.subplots(figsize=(6, 3.8), dpi=100)
+    width = 0.38
+    for j, (key, label) in enumerate((("precomputed_ms_per_1k", "retrieval precomputed"),
+                                      ("online_ms_per_1k", "retrieval online"))):  # fmt: skip
+        vals = [timings["models"][m].get(key, math.nan) for m in models]
+        ax.bar([i + (j - 0.5) * width for i in range(len(models))], vals, width, label=label)
+    ax.set_xticks(range(len(models)), models)
+    ax.set_ylabel("ms per 1,000 requests")
+    ax.set_title(f"Inference time (batch {timings.get('batch')}, {timings.get('device')})", fontsize=10)
+    ax.legend(fontsize=8, frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)

@@ -8,6 +8,7 @@ state-dict round trip gives identical predictions. A newly registered model need
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +57,9 @@ def _mask_behaviour() -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.T
 
 
 FACTORIES: dict[str, Factory] = {"lift": _lift, "mask_behaviour": _mask_behaviour}
+# the baselines' tiny batches live next to their own tests (same folder, imported by module name)
+for _module in ("test_ctr_baselines", "test_topn_baselines", "test_retrieval_baselines"):
+    FACTORIES.update(importlib.import_module(_module).CONTRACT_BATCHES)
 
 
 def _setup(name: str) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from liftrec.recsys.config import check
@@ -39,15 +40,21 @@ class PretrainConfig:
         mask_ratio: fraction r of valid labels masked per sequence, in (0, 1).
         head_hidden: hidden width of the prediction MLP.
         encoder: the encoder's hyper-parameters.
+        next_field: index of a field whose NEXT value each position's state also predicts (softmax
+            over the field's codes, the auxiliary "state" objective; None: the paper's loss only).
+        next_weight: weight of that auxiliary cross-entropy in the loss.
     """
 
     mask_ratio: float = 0.6
     head_hidden: int = 64
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    next_field: int | None = None
+    next_weight: float = 1.0
 
     def __post_init__(self) -> None:
         check(0.0 < self.mask_ratio < 1.0, "mask_ratio", f"must be in (0, 1), got {self.mask_ratio}")
         check(self.head_hidden >= 1, "head_hidden", f"must be >= 1, got {self.head_hidden}")
+        check(self.next_weight >= 0, "next_weight", f"must be >= 0, got {self.next_weight}")
 
 
 class MaskBehaviourModel(nn.Module):
@@ -66,6 +73,11 @@ class MaskBehaviourModel(nn.Module):
             nn.Linear(encoder.out_dim, cfg.head_hidden), nn.ReLU(), nn.Dropout(encoder.cfg.dropout),
             nn.Linear(cfg.head_hidden, 1),
         )
+        if cfg.next_field is not None:
+            cards = [e.num_embeddings for e in encoder.field_emb]
+            if not 0 <= cfg.next_field < len(cards):
+                raise ValueError(f"next_field {cfg.next_field} outside the {len(cards)} fields")
+            self.next_head = nn.Linear(encoder.out_dim, cards[cfg.next_field])
         self._gen = torch.Generator().manual_seed(self.seed)
 
     def get_extra_state(self) -> Tensor:
@@ -74,12 +86,25 @@ class MaskBehaviourModel(nn.Module):
     def set_extra_state(self, state: Tensor) -> None:
         self._gen.set_state(state.to("cpu", torch.uint8))
 
-    def _masked_logits(self, batch: dict[str, Tensor], gen: torch.Generator) -> tuple[Tensor, MaskedLabels]:
+    def _masked_logits(
+        self, batch: dict[str, Tensor], gen: torch.Generator
+    ) -> tuple[Tensor, MaskedLabels, Tensor]:
         fields, labels = batch["fields"], batch["labels"]  # (B, L, M), (B, L)
         m = mask_labels(labels, labels != LABEL_PAD, self.cfg.mask_ratio, gen)
         hidden = self.encoder(fields, m.inputs)  # (B, L, v)
         logits = self.head(hidden[m.mask]).squeeze(-1)  # (n_masked,)
-        return logits, m
+        return logits, m, hidden
+
+    def _next_loss(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
+        # every state o_i (masked or not) predicts field f of interaction i+1: a state summary
+        # that the paper's loss never asks of an unmasked last position, which is what E(window) reads
+        f = self.cfg.next_field
+        valid = batch["labels"] != LABEL_PAD  # (B, L)
+        pairs = valid[:, :-1] & valid[:, 1:]  # (B, L-1) both i and i+1 are interactions
+        if not pairs.any():
+            return hidden.sum() * 0.0
+        logits = self.next_head(hidden[:, :-1][pairs])  # (n, C)
+        return F.cross_entropy(logits, batch["fields"][:, 1:, f][pairs])
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """BCE over the masked positions of a batch.
@@ -90,9 +115,12 @@ class MaskBehaviourModel(nn.Module):
         Returns:
             Scalar loss.
         """
-        logits, m = self._masked_logits(batch, self._gen)
+        logits, m, hidden = self._masked_logits(batch, self._gen)
         # masked_bce over the all-True mask of masked positions: a defined 0 when nothing is masked
-        return masked_bce_with_logits(logits, m.targets[m.mask], torch.ones_like(logits, dtype=torch.bool))
+        loss = masked_bce_with_logits(logits, m.targets[m.mask], torch.ones_like(logits, dtype=torch.bool))
+        if self.cfg.next_field is not None and self.cfg.next_weight > 0:
+            loss = loss + self.cfg.next_weight * self._next_loss(hidden, batch)
+        return loss
 
     @torch.no_grad()
     def predict(
@@ -108,7 +136,7 @@ class MaskBehaviourModel(nn.Module):
             (n_masked,) probabilities and (n_masked,) float 0/1 targets.
         """
         gen = generator if generator is not None else torch.Generator().manual_seed(EVAL_MASK_SEED)
-        logits, m = self._masked_logits(batch, gen)
+        logits, m, _ = self._masked_logits(batch, gen)
         return torch.sigmoid(logits), m.targets[m.mask]
 
 

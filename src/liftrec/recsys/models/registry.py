@@ -5,9 +5,10 @@ checked by :func:`liftrec.recsys.config.from_dict`, so a typo fails before train
 context only the data knows (field cardinalities, the encoder's output size v, a seed). Each builder
 takes the context keys it needs and ignores the rest, so a caller can pass one uniform context.
 
-Adding a model = one module with a config dataclass and an ``nn.Module`` exposing ``loss(batch)``
-and ``predict(batch)``, one builder here, and one batch factory in
-``tests/recsys/models/test_registry_contract.py`` (the contract test fails for a model without one).
+Adding a model = one module with a config dataclass and an ``nn.Module`` exposing ``inputs`` (the
+batch groups it reads, :mod:`liftrec.recsys.models.batch`), ``loss(batch)`` and ``predict(batch)``,
+that calls :func:`register` at its end; one import line at the end of this file; and one batch
+factory in ``tests/recsys/models/test_registry_contract.py`` (the contract test fails without one).
 """
 
 from __future__ import annotations
@@ -98,3 +99,20 @@ def build_model(name: str, cfg: Mapping[str, Any] | object | None = None, **cont
     except TypeError as e:  # a missing context key: say which, before any construction
         raise ConfigError(f"model '{name}': {e}") from None
     return builder(cfg, **context)
+
+# The baselines: each module registers itself at its end (``register(...)``); importing them here makes
+# the registry complete and explicit. Order = the order of the results tables.
+from liftrec.recsys.models import (  # noqa: E402, F401
+    bert4rec,
+    deepfm,
+    dien,
+    din,
+    fpmc,
+    gru4rec,
+    narm,
+    rim,
+    sasrec,
+    sim,
+    transrec,
+    ubr4ctr,
+)

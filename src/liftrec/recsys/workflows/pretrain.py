@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from liftrec.recsys.config import check, from_dict
+from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.data.sequences import gather_windows
 from liftrec.recsys.evaluation.metrics import auc
 from liftrec.recsys.models.encoder import EncoderConfig, SequenceEncoder
@@ -37,6 +38,9 @@ class PretrainStageConfig:
             masked-label AUC.
         encoder: the encoder architecture.
         training: optimisation settings.
+        next_field: name of a field whose next value every encoder state also predicts (an auxiliary
+            cross-entropy, not in the paper; null: the paper's mask-behaviour loss only).
+        next_weight: weight of that auxiliary loss.
     """
 
     enabled: bool = True
@@ -45,13 +49,24 @@ class PretrainStageConfig:
     holdout_fraction: float = 0.1
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     training: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, patience=2))
+    next_field: str | None = None
+    next_weight: float = 1.0
 
     def __post_init__(self) -> None:
         check(0.0 < self.mask_ratio < 1.0, "pretrain.mask_ratio", f"must be in (0, 1), got {self.mask_ratio}")
         check(0.0 < self.holdout_fraction < 1.0, "pretrain.holdout_fraction", "must be in (0, 1)")
 
-    def model_config(self) -> PretrainConfig:
-        return PretrainConfig(mask_ratio=self.mask_ratio, head_hidden=self.head_hidden, encoder=self.encoder)
+    def model_config(self, schema: Schema) -> PretrainConfig:
+        """The model's config; ``next_field`` resolved to its index in ``schema``."""
+        nf = None
+        if self.next_field is not None:
+            if self.next_field not in schema.fields:
+                raise ConfigError(
+                    f"parameter 'pretrain.next_field': '{self.next_field}' is not a field of {list(schema.fields)}"
+                )
+            nf = list(schema.fields).index(self.next_field)
+        return PretrainConfig(mask_ratio=self.mask_ratio, head_hidden=self.head_hidden, encoder=self.encoder,
+                              next_field=nf, next_weight=self.next_weight)  # fmt: skip
 
 
 class WindowTokens:
@@ -134,7 +149,7 @@ def pretrain_encoder(
     tc = cfg.training
     train = ArrayBatches({"lo": lo[~held], "hi": hi[~held]}, tc.batch_size, shuffle=True, seed=seed, transform=tokens)
     valid = ArrayBatches({"lo": lo[held], "hi": hi[held]}, 4 * tc.batch_size, shuffle=False, seed=seed, transform=tokens)
-    model = MaskBehaviourModel(encoder, cfg.model_config(), seed=seed)
+    model = MaskBehaviourModel(encoder, cfg.model_config(schema), seed=seed)
 
     def masked_auc(m: torch.nn.Module) -> float:
         probs, targets = predict_masked(m, valid)
