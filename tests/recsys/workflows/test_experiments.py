@@ -1,0 +1,101 @@
+"""Table entries over seeds on tiny stage outputs: a torch baseline, GBDT, skipped entries, configs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from liftrec.recsys.config import from_dict
+from liftrec.recsys.errors import ConfigError
+from liftrec.recsys.schema import PERIOD, TEST
+from liftrec.recsys.training.loop import TrainConfig
+from liftrec.recsys.workflows.experiments import EntryConfig, ExperimentsConfig, entry_training, run_entry
+from liftrec.recsys.workflows.models import ModelData
+
+CFG = ExperimentsConfig(seeds=(0, 1), training=TrainConfig(epochs=1, batch_size=128, patience=1))
+TINY_DIN = {"field_dim": 4, "mlp": [8], "attention_mlp": [8]}
+
+
+def _check_runs(runs: dict, scores: dict, data: ModelData, name: str, model: str) -> None:
+    assert (runs["name"], runs["model"], runs["task"], runs["skipped"]) == (name, model, "ctr", False)
+    assert sorted(runs["seeds"]) == ["0", "1"]
+    for seed in ("0", "1"):
+        m = runs["seeds"][seed]
+        for period in ("test", "valid"):
+            assert set(m[period]) >= {"AUC", "LogLoss", "rows"} and 0.0 <= m[period]["AUC"] <= 1.0
+        assert m["test"]["rows"] == len(scores["row_id"])
+        assert m["train_seconds"] >= 0
+    ids = scores["row_id"]
+    assert set(scores) == {"row_id", "label", "group_id", "seed_0", "seed_1"}
+    assert len(ids) > 0 and (data.period[ids] == TEST).all()  # the test targets only
+    np.testing.assert_array_equal(scores["label"], data.y[ids])
+    for s in ("seed_0", "seed_1"):
+        assert scores[s].shape == ids.shape and np.isfinite(scores[s]).all()
+        assert ((scores[s] >= 0) & (scores[s] <= 1)).all()
+
+
+def test_torch_baseline_over_seeds(tiny_data):
+    entry = EntryConfig(model="din", params=TINY_DIN)
+    runs, scores = run_entry("din_small", entry, CFG, tiny_data, "ctr", device="cpu")
+    _check_runs(runs, scores, tiny_data, "din_small", "din")
+    assert {"best_epoch", "valid_auc_fit", "score_seconds", "samples_per_s"} <= set(runs["seeds"]["0"])
+    assert not np.array_equal(scores["seed_0"], scores["seed_1"])  # the seed changes the predictor
+    # the score arrays are the model's: the same seed reproduces them
+    _, again = run_entry("din_small", entry, ExperimentsConfig(seeds=(1,), training=CFG.training), tiny_data, "ctr",
+                         device="cpu")  # fmt: skip
+    np.testing.assert_array_equal(again["row_id"], scores["row_id"])
+    np.testing.assert_allclose(again["seed_1"], scores["seed_1"], rtol=1e-5, atol=1e-6)
+
+
+def test_gbdt_over_seeds(tiny_data):
+    pytest.importorskip("lightgbm")
+    entry = from_dict(EntryConfig, {"model": "gbdt", "params": {"num_leaves": 4, "n_estimators": 20, "num_threads": 1},
+                                    "tasks": ["ctr"]}, "experiment_models.gbdt")  # fmt: skip
+    runs, scores = run_entry("gbdt", entry, CFG, tiny_data, "ctr", device="cpu")
+    _check_runs(runs, scores, tiny_data, "gbdt", "gbdt")
+    assert "best_iteration" in runs["seeds"]["0"]
+
+
+def test_entry_outside_the_task_is_skipped_with_an_empty_marker(tiny_data):
+    runs, scores = run_entry("fpmc", EntryConfig(model="fpmc", tasks=("topn",)), CFG, tiny_data, "ctr")
+    assert runs == {"name": "fpmc", "model": "fpmc", "task": "ctr", "skipped": True, "seeds": {}}
+    assert list(scores) == ["row_id"] and scores["row_id"].shape == (0,) and scores["row_id"].dtype == np.int64
+
+
+def test_entry_training_applies_shared_settings_device_and_overrides():
+    shared = ExperimentsConfig(training=TrainConfig(epochs=3, lr=0.01, patience=1, device="cuda"))
+    t = entry_training(EntryConfig(model="din"), shared, "cpu")
+    assert (t.epochs, t.lr, t.patience, t.device) == (3, 0.01, 1, "cpu")  # the run's device replaces the shared one
+    t = entry_training(EntryConfig(model="din", training={"lr": 0.5, "epochs": 1}), shared, "cpu")
+    assert (t.epochs, t.lr, t.patience) == (1, 0.5, 1)
+    t = entry_training(EntryConfig(model="din", training={"device": "cpu"}), shared, "auto")
+    assert t.device == "cpu"  # an entry's own device wins over the run's
+    with pytest.raises(ConfigError, match=r"training\.lrr"):
+        entry_training(EntryConfig(model="din", training={"lrr": 0.5}), shared, "cpu")
+
+
+@pytest.mark.parametrize(
+    ("entry", "needle"),
+    [
+        ({"model": "xgboost"}, r"model.*unknown model 'xgboost'"),
+        ({"model": "din", "param": {}}, r"experiment_models\.din\.param\b"),
+        ({"model": "din", "tasks": ["ctr", "ranking"]}, r"experiment_models\.din\.tasks.*'ranking'"),
+        ({"params": {}}, r"missing parameter 'experiment_models\.din\.model'"),
+    ],
+    ids=["unknown-model", "unknown-key", "bad-task", "no-model"],
+)
+def test_entry_config_rejects_bad_entries(entry, needle):
+    with pytest.raises(ConfigError, match=needle):
+        from_dict(EntryConfig, entry, "experiment_models.din")
+
+
+def test_experiments_config_checks_ranges():
+    assert ExperimentsConfig().seeds == (0, 1, 2)
+    with pytest.raises(ConfigError, match="experiments.seeds"):
+        from_dict(ExperimentsConfig, {"seeds": []}, "experiments")
+    with pytest.raises(ConfigError, match="experiments.mask_ratios"):
+        from_dict(ExperimentsConfig, {"mask_ratios": [0.5, 1.0]}, "experiments")
+    with pytest.raises(ConfigError, match="experiments.encoders"):
+        from_dict(ExperimentsConfig, {"encoders": ["lstm"]}, "experiments")
+    with pytest.raises(ConfigError, match="experiments.bootstrap"):
+        from_dict(ExperimentsConfig, {"bootstrap": 10}, "experiments")
