@@ -23,6 +23,8 @@ BAD = [
     ({"retrieval": {"query_fields": ["price"]}}, "retrieval.query_fields"),
     ({"retrieval": {"idf": "bm42"}}, "retrieval.idf"),
     ({"retrieval": {"engine": "faiss"}}, "retrieval.engine"),
+    ({"retrieval": {"min_future": -1}}, "retrieval.min_future"),
+    ({"pretrain": {"next_field": "colour"}}, "pretrain.next_field"),
     ({"dataset": "netflix"}, "netflix"),
     ({"task": "rating"}, "task"),
     ({"split": {"mode": "random"}}, "split.mode"),

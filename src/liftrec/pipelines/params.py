@@ -79,7 +79,7 @@ _STAGE_VALIDATORS: list = []
 
 
 def retrieval_config(retrieval: dict[str, Any] | None):
-    """Split ``retrieval.*`` into the BM25 config, the implementation and the query fields."""
+    """Split ``retrieval.*`` into the BM25 config, the implementation, the query fields and ``min_future``."""
     from liftrec.recsys.retrieval.bm25 import BM25Config
 
     d = dict(retrieval or {})
@@ -87,9 +87,13 @@ def retrieval_config(retrieval: dict[str, Any] | None):
     if engine not in ("engine", "oracle"):
         raise ConfigError(f"parameter 'retrieval.engine': expected 'engine' or 'oracle', got {engine!r}")
     query_fields = d.pop("query_fields", None)
+    min_future = d.pop("min_future", 0)
+    if not isinstance(min_future, int) or isinstance(min_future, bool) or min_future < 0:
+        raise ConfigError(f"parameter 'retrieval.min_future': expected an integer >= 0, got {min_future!r}")
     if query_fields is not None and (not isinstance(query_fields, list) or not query_fields):
         raise ConfigError(f"parameter 'retrieval.query_fields': expected a non-empty list, got {query_fields!r}")
-    return build(BM25Config, d, "retrieval"), engine, tuple(query_fields) if query_fields else None
+    fields = tuple(query_fields) if query_fields else None
+    return build(BM25Config, d, "retrieval"), engine, fields, min_future
 
 
 def checkpoint_dir(dataset: str, stage: str, params: dict[str, Any], seed: int):
@@ -137,8 +141,12 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
             f"parameter 'pretrain.encoder.max_len': {pre.encoder.max_len} is shorter than windows.length = {length}"
         )
     build(DatastoreConfig, {"device": device, **(params.get("datastore") or {})}, "datastore")
-    _, _, query_fields = retrieval_config(params.get("retrieval"))
+    _, _, query_fields, _ = retrieval_config(params.get("retrieval"))
     known = _dataset_fields(params)
+    nf = pre.next_field
+    if nf not in (None, "auto") and known is not None and nf not in known:
+        raise ConfigError(f"parameter 'pretrain.next_field': '{nf}' is not among the fields of "
+                          f"{params.get('dataset')}: {list(known)}")  # fmt: skip
     if query_fields and known is not None:
         missing = [f for f in query_fields if f not in known]
         if missing:

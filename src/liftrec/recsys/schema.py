@@ -65,3 +65,28 @@ class Schema:
     def from_dict(cls, d: dict[str, Any]) -> Schema:
         kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
         return cls(**kw)
+
+
+def category_field(schema: Schema, wanted: str = "auto") -> str:
+    """The field standing for an item's category.
+
+    Args:
+        schema: the dataset's schema.
+        wanted: a field name, or "auto": "category" when the dataset has it, else its first item-side
+            field other than the item id (genre for MovieLens, artist for Last.fm).
+
+    Raises:
+        ConfigError: when ``wanted`` is not a field, or "auto" finds none.
+    """
+    from liftrec.recsys.errors import ConfigError
+
+    if wanted != "auto":
+        if wanted not in schema.fields:
+            raise ConfigError(f"'{wanted}' is not a field of {schema.dataset}: {list(schema.fields)}")
+        return wanted
+    if "category" in schema.fields:
+        return "category"
+    others = [f for f in schema.item_fields if f != schema.item_field]
+    if not others:
+        raise ConfigError(f"{schema.dataset} has no category-like field (no item-side field besides the item id)")
+    return others[0]

@@ -144,3 +144,16 @@ def test_input_validation() -> None:
     fields, labels = batch()
     with pytest.raises(ValueError, match="fields"):
         enc(fields[..., :2], labels)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mean_pooling_averages_the_valid_states(kind: str) -> None:
+    enc = make(kind, pooling="mean")
+    fields, labels = batch()
+    labels[1, :3] = LABEL_PAD
+    labels[2] = LABEL_PAD
+    h = enc(fields, labels)
+    out = enc.encode(fields, labels)
+    torch.testing.assert_close(out[1], h[1, 3:].mean(0))
+    torch.testing.assert_close(out[0], h[0].mean(0))
+    assert (out[2] == 0).all()  # an empty window is the zero vector, as with "last"

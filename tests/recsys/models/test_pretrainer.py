@@ -93,3 +93,21 @@ def test_config() -> None:
             from_dict(PretrainConfig, {"mask_ratio": bad}, "pretrain")
     with pytest.raises(ConfigError, match="pretrain.encoder.dimm"):
         from_dict(PretrainConfig, {"encoder": {"dimm": 8}}, "pretrain")
+
+
+def test_next_field_objective_adds_a_cross_entropy_on_the_next_value() -> None:
+    card = (5, 7, 4)
+    enc_cfg = EncoderConfig(dim=8, field_dim=4, layers=1, heads=2, dropout=0.0, max_len=6)
+    g = torch.Generator().manual_seed(0)
+    fields = torch.stack([torch.randint(1, c, (4, 6), generator=g) for c in card], -1)
+    labels = torch.randint(0, 2, (4, 6), generator=g)
+    batch = {"fields": fields, "labels": labels}
+    torch.manual_seed(0)
+    plain = MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(mask_ratio=0.5), seed=1)
+    torch.manual_seed(0)
+    aux = MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(mask_ratio=0.5, next_field=2), seed=1)
+    aux.load_state_dict(plain.state_dict(), strict=False)  # same encoder, head and mask stream
+    extra = aux.loss(batch) - plain.loss(batch)
+    assert extra.item() > 0.5  # ~log(4): an untrained softmax over the 4 codes of field 2
+    with pytest.raises(ValueError, match="next_field 3"):
+        MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(next_field=3))

@@ -43,7 +43,7 @@ def retrieve_random_rows(rows: pd.DataFrame, retrieval: dict[str, Any], seed: in
     from liftrec.pipelines.params import retrieval_config
     from liftrec.recsys.data.random_retrieval import random_retrieval_for_rows
 
-    bm25, _, _ = retrieval_config(retrieval)
+    bm25, _, _, _ = retrieval_config(retrieval)
     return random_retrieval_for_rows(rows, bm25.k, np.random.default_rng([seed, 7]),
                                      exclude_own_user=bm25.exclude_own_user)  # fmt: skip
 
@@ -96,7 +96,7 @@ def time_inference(
     sch = Schema.from_dict(schema)
     data = ModelData(rows, sch, windows=windows, length=build(WindowConfig, window_params, "windows").length,
                      retrieved=retrieved, datastore=datastore, target_hist=target_history)  # fmt: skip
-    bm25, engine, fields = retrieval_config(retrieval)
+    bm25, _, fields, _ = retrieval_config(retrieval)
     return inference_times(cfg.inference_models, data, bm25, tuple(fields or sch.query_fields),
                            requests=cfg.inference_requests, batch=cfg.inference_batch, device=device)  # fmt: skip
 

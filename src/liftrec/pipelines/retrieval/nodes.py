@@ -13,12 +13,13 @@ from liftrec.recsys.workflows.context import retrieve_for_targets
 
 
 def retrieve_neighbours(
-    rows: pd.DataFrame, schema: dict[str, Any], retrieval: dict[str, Any]
+    rows: pd.DataFrame, windows: dict[str, np.ndarray], schema: dict[str, Any], retrieval: dict[str, Any]
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """BM25 top-K retrieval-set rows for every train / valid / test target (offline retrieval).
 
     Returns:
         The retrieval results (target ids, retrieved row ids, scores) and the stage metrics.
     """
-    cfg, engine, query_fields = retrieval_config(retrieval)
-    return retrieve_for_targets(rows, Schema.from_dict(schema), cfg, engine=engine, query_fields=query_fields)
+    cfg, engine, query_fields, min_future = retrieval_config(retrieval)
+    return retrieve_for_targets(rows, Schema.from_dict(schema), cfg, engine=engine, query_fields=query_fields,
+                                windows=windows, min_future=min_future)  # fmt: skip

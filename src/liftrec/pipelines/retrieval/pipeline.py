@@ -10,7 +10,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 retrieve_neighbours,
-                ["rows", "schema", "params:retrieval"],
+                ["rows", "windows", "schema", "params:retrieval"],
                 ["retrieved", "retrieval_metrics"],
                 name="retrieve_neighbours",
             )

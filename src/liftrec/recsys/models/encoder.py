@@ -51,6 +51,8 @@ class EncoderConfig:
         heads: attention heads (Transformers only; must divide ``dim``).
         dropout: dropout on tokens, attention, MLP and between GRU layers.
         max_len: largest window length L accepted.
+        pooling: how :meth:`SequenceEncoder.encode` summarises a window: "last" (the paper's o_T, the
+            state at the most recent position) or "mean" (the mean of the states at valid positions).
     """
 
     kind: Literal["transformer_decoder", "transformer_encoder", "gru"] = "transformer_decoder"
@@ -60,6 +62,7 @@ class EncoderConfig:
     heads: int = 2
     dropout: float = 0.1
     max_len: int = 64
+    pooling: Literal["last", "mean"] = "last"
 
     def __post_init__(self) -> None:
         check(self.dim >= 1, "dim", f"must be >= 1, got {self.dim}")
@@ -68,6 +71,7 @@ class EncoderConfig:
         check(self.heads >= 1, "heads", f"must be >= 1, got {self.heads}")
         check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
         check(self.max_len >= 1, "max_len", f"must be >= 1, got {self.max_len}")
+        check(self.pooling in ("last", "mean"), "pooling", f"must be last or mean, got {self.pooling!r}")
         if self.kind != "gru":
             check(self.dim % self.heads == 0, "heads", f"must divide dim={self.dim}, got {self.heads}")
 
@@ -193,6 +197,8 @@ class SequenceEncoder(nn.Module):
         """
         h = self.forward(fields, labels)  # (B, L, v)
         valid = labels != LABEL_PAD
+        if self.cfg.pooling == "mean":  # pads are exactly 0 in h, so the sum only counts valid states
+            return h.sum(1) / valid.sum(1, keepdim=True).clamp(min=1).to(h.dtype)  # (B, v)
         pos = torch.arange(h.shape[1], device=h.device)
         last = (valid * pos).amax(dim=1)  # (B,) last valid index, 0 when none (then h is 0 there)
         return h[torch.arange(h.shape[0], device=h.device), last]  # (B, v)

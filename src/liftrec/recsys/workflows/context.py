@@ -46,6 +46,8 @@ def retrieve_for_targets(
     *,
     engine: Literal["engine", "oracle"] = "engine",
     query_fields: tuple[str, ...] | None = None,
+    windows: dict[str, np.ndarray] | None = None,
+    min_future: int = 0,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Top-K retrieval-set rows for every train / valid / test row (the paper's offline retrieval).
 
@@ -55,6 +57,10 @@ def retrieve_for_targets(
         cfg: BM25 parameters.
         engine: the fast engine, or the rank-bm25 oracle (slow; for checks).
         query_fields: fields forming the query (default ``schema.query_fields``).
+        windows: ``build_windows``' output (needed when ``min_future`` > 0).
+        min_future: only retrieval rows whose future window holds at least this many interactions
+            are indexed (0: every retrieval row, the paper). Ties of BM25 favour the latest rows, whose
+            futures the end of the retrieval period cuts short; this keeps neighbours with a future.
 
     Returns:
         {"target_ids" (Q,), "row_ids" (Q, K), "scores" (Q, K)} and metrics.
@@ -68,20 +74,29 @@ def retrieve_for_targets(
         raise ConfigError(f"parameter 'retrieval.query_fields': {missing} not in the dataset's fields {list(schema.fields)}")
     period = rows[PERIOD].to_numpy()
     ret = period == RETRIEVAL
+    if min_future > 0:
+        if windows is None:
+            raise ConfigError("parameter 'retrieval.min_future': needs the windows")
+        fut_len = np.asarray(windows["fut_hi"]) - np.asarray(windows["fut_lo"])  # per row
+        if len(fut_len) != len(rows):
+            raise ConfigError("parameter 'retrieval.min_future': windows do not cover the rows table")
+        ret = ret & (fut_len >= min_future)
     n_ret = int(ret.sum())
-    check(cfg.k <= n_ret, "retrieval.k", f"K = {cfg.k} exceeds the retrieval set ({n_ret} rows)")
+    check(cfg.k <= n_ret, "retrieval.k", f"K = {cfg.k} exceeds the retrieval set ({n_ret} rows"
+          + (f" with a future of >= {min_future}" if min_future else "") + ")")
     keys = rows[list(fields)].to_numpy(np.int64)
     ids, users, ts = (rows[c].to_numpy(np.int64) for c in (ROW_ID, USER_ID, TS))
     t0 = time.perf_counter()
     index = make_retriever(engine, keys[ret], ids[ret], users[ret], ts[ret], cfg)
     built = time.perf_counter() - t0
-    tgt = ~ret
+    tgt = period != RETRIEVAL
     t1 = time.perf_counter()
     res = index.search(keys[tgt], query_users=users[tgt], max_ts=ts[tgt])
     seconds = time.perf_counter() - t1
     found = res.row_ids >= 0
     metrics = {
-        "targets": int(tgt.sum()), "retrieval_rows": n_ret, "k": cfg.k, "index_seconds": built,
+        "targets": int(tgt.sum()), "retrieval_rows": n_ret, "k": cfg.k, "min_future": min_future,
+        "index_seconds": built,
         "search_seconds": seconds, "queries_per_s": int(tgt.sum()) / max(seconds, 1e-9),
         "mean_found": float(found.sum(axis=1).mean()) if len(found) else 0.0,
         "mean_top1_score": float(res.scores[found[:, 0], 0].mean()) if found[:, 0].any() else 0.0,

@@ -9,30 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import numpy as np
-
 from liftrec.recsys.data.history_select import field_idf, make_history_fn
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.models.batch import HistoryFn
-from liftrec.recsys.schema import RETRIEVAL, USER_ID, Schema
+from liftrec.recsys.schema import RETRIEVAL, USER_ID, Schema, category_field
 
 logger = logging.getLogger(__name__)
-
-
-def category_field(schema: Schema, wanted: str) -> str:
-    """``wanted`` when the dataset has it, else its first item-side field other than the item id.
-
-    Raises:
-        ConfigError: when the dataset has no such field.
-    """
-    if wanted in schema.fields:
-        return wanted
-    others = [f for f in schema.item_fields if f != schema.item_field]
-    if not others:
-        raise ConfigError(f"parameter 'category_field': '{wanted}' is not a field of {list(schema.fields)} "
-                          "and the dataset has no other item-side field")  # fmt: skip
-    logger.info("SIM: no field '%s' in %s, searching by '%s'", wanted, schema.dataset, others[0])
-    return others[0]
 
 
 def selected_history(mode: str, cfg: Any, data: Any) -> HistoryFn:
@@ -50,7 +32,11 @@ def selected_history(mode: str, cfg: Any, data: Any) -> HistoryFn:
     users = data.rows[USER_ID].to_numpy()
     common = {"length": data.length, "max_candidates": cfg.max_candidates}
     if mode == "category":
-        idx = fields.index(category_field(schema, cfg.category_field))
+        wanted = cfg.category_field if cfg.category_field in fields else "auto"  # SIM's default names 'category'
+        try:
+            idx = fields.index(category_field(schema, wanted))
+        except ConfigError as e:
+            raise ConfigError(f"parameter 'category_field': {e}") from None
         return make_history_fn(data.X, users, dict(data.windows), mode="category", field_index=idx, **common)
     if mode == "bm25":
         names = list(cfg.query_fields) or list(schema.query_fields)

@@ -14,12 +14,12 @@ import pandas as pd
 import torch
 
 from liftrec.recsys.config import check, from_dict
-from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.data.sequences import gather_windows
+from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.evaluation.metrics import auc
 from liftrec.recsys.models.encoder import EncoderConfig, SequenceEncoder
 from liftrec.recsys.models.pretrainer import MaskBehaviourModel, PretrainConfig, predict_masked
-from liftrec.recsys.schema import LABEL, USER_ID, Schema
+from liftrec.recsys.schema import LABEL, USER_ID, Schema, category_field
 from liftrec.recsys.training.batching import ArrayBatches, window_tokens
 from liftrec.recsys.training.loop import TrainConfig, fit
 
@@ -38,8 +38,9 @@ class PretrainStageConfig:
             masked-label AUC.
         encoder: the encoder architecture.
         training: optimisation settings.
-        next_field: name of a field whose next value every encoder state also predicts (an auxiliary
-            cross-entropy, not in the paper; null: the paper's mask-behaviour loss only).
+        next_field: a field whose next value every encoder state also predicts (an auxiliary
+            cross-entropy, not in the paper; see docs/choices.md): a field name, "auto" (the category
+            field, :func:`~liftrec.recsys.schema.category_field`) or null (the paper's loss only).
         next_weight: weight of that auxiliary loss.
     """
 
@@ -60,11 +61,10 @@ class PretrainStageConfig:
         """The model's config; ``next_field`` resolved to its index in ``schema``."""
         nf = None
         if self.next_field is not None:
-            if self.next_field not in schema.fields:
-                raise ConfigError(
-                    f"parameter 'pretrain.next_field': '{self.next_field}' is not a field of {list(schema.fields)}"
-                )
-            nf = list(schema.fields).index(self.next_field)
+            try:
+                nf = list(schema.fields).index(category_field(schema, self.next_field))
+            except ConfigError as e:
+                raise ConfigError(f"parameter 'pretrain.next_field': {e}") from None
         return PretrainConfig(mask_ratio=self.mask_ratio, head_hidden=self.head_hidden, encoder=self.encoder,
                               next_field=nf, next_weight=self.next_weight)  # fmt: skip
 
