@@ -32,11 +32,14 @@ def selected_history(mode: str, cfg: Any, data: Any) -> HistoryFn:
     users = data.rows[USER_ID].to_numpy()
     common = {"length": data.length, "max_candidates": cfg.max_candidates}
     if mode == "category":
-        wanted = cfg.category_field if cfg.category_field in fields else "auto"  # SIM's default names 'category'
-        try:
-            idx = fields.index(category_field(schema, wanted))
-        except ConfigError as e:
-            raise ConfigError(f"parameter 'category_field': {e}") from None
+        name = cfg.category_field
+        if name not in fields:  # SIM's default names 'category': fall back to the category-like field
+            try:
+                name = category_field(schema, "auto")
+            except ConfigError as e:
+                raise ConfigError(f"parameter 'category_field': '{cfg.category_field}' is not a field and {e}") from None
+            logger.info("SIM: no field '%s' in %s, searching by '%s'", cfg.category_field, schema.dataset, name)
+        idx = fields.index(name)
         return make_history_fn(data.X, users, dict(data.windows), mode="category", field_index=idx, **common)
     if mode == "bm25":
         names = list(cfg.query_fields) or list(schema.query_fields)
