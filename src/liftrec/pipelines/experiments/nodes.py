@@ -20,8 +20,12 @@ from liftrec.recsys.workflows.predict import PredictorStageConfig
 from liftrec.recsys.workflows.pretrain import PretrainStageConfig, seeded_encoder
 from liftrec.recsys.workflows.sweeps import SWEEPS, SweepInputs
 
+# the ``experiments`` key holding each sweep's values
+SWEEP_VALUES = {"encoders": "encoders", "mask_ratio": "mask_ratios", "k": "k_values", "length": "lengths"}
+
 
 def experiments_config(experiments: dict[str, Any]) -> ExperimentsConfig:
+    """The typed experiments settings from the (possibly partial) ``experiments`` mapping a node reads."""
     return build(ExperimentsConfig, experiments, "experiments")
 
 
@@ -51,11 +55,15 @@ def retrieve_random_rows(rows: pd.DataFrame, retrieval: dict[str, Any], seed: in
 def run_model(
     name: str, rows: pd.DataFrame, schema: dict[str, Any], windows: dict[str, np.ndarray],
     retrieved: dict[str, np.ndarray], datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray],
-    entry: dict[str, Any], experiments: dict[str, Any], window_params: dict[str, Any], dataset: str,
+    entry: dict[str, Any], seeds: list[int], training: dict[str, Any], window_params: dict[str, Any], dataset: str,
     datasets: dict[str, Any], task: str | None, device: str,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # fmt: skip
-    """Train and test one table entry over the experiment seeds (``name`` is bound per namespace)."""
-    cfg = experiments_config(experiments)
+    """Train and test one table entry over the experiment seeds (``name`` is bound per namespace).
+
+    Reads only ``experiments.seeds`` and ``experiments.training`` (so changing a sweep's values does
+    not invalidate any entry).
+    """
+    cfg = experiments_config({"seeds": seeds, "training": training})
     length = build(WindowConfig, window_params, "windows").length
     data = ModelData(rows, Schema.from_dict(schema), windows=windows, length=length, retrieved=retrieved,
                      datastore=datastore, target_hist=target_history)  # fmt: skip
@@ -66,11 +74,12 @@ def run_model(
 def run_sweep(
     sweep: str, rows: pd.DataFrame, schema: dict[str, Any], windows: dict[str, np.ndarray],
     retrieved: dict[str, np.ndarray], datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray],
-    experiments: dict[str, Any], window_params: dict[str, Any], pretrain: dict[str, Any],
+    sweep_seeds: list[int], values: list[Any], window_params: dict[str, Any], pretrain: dict[str, Any],
     datastore_params: dict[str, Any], train: dict[str, Any], dataset: str, datasets: dict[str, Any],
     task: str | None, seed: int, device: str,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """One LIFT sweep (``sweep`` is bound per node: encoders | mask_ratio | k | length)."""
+    """One LIFT sweep (``sweep`` is bound per node: encoders | mask_ratio | k | length); ``values`` is
+    its ``experiments.<SWEEP_VALUES[sweep]>`` list."""
     wcfg = build(WindowConfig, window_params, "windows")
     s = SweepInputs(
         rows=rows, schema=Schema.from_dict(schema), windows=windows, retrieved=retrieved, datastore=datastore,
@@ -80,7 +89,7 @@ def run_sweep(
         predictor=build(PredictorStageConfig, predictor_params(train, device), "train"),
         task=task_of(dataset, datasets, task), seed=seed,
     )  # fmt: skip
-    return SWEEPS[sweep](s, experiments_config(experiments))
+    return SWEEPS[sweep](s, experiments_config({"sweep_seeds": sweep_seeds, SWEEP_VALUES[sweep]: values}))
 
 
 def time_inference(
@@ -102,7 +111,7 @@ def time_inference(
 
 
 def write_experiments_report(
-    dataset: str, datasets: dict[str, Any], task: str | None, experiments: dict[str, Any],
+    dataset: str, datasets: dict[str, Any], task: str | None, seeds: list[int], sweep_seeds: list[int], bootstrap: int,
     sweeps: dict[str, list[dict[str, Any]]], inference: dict[str, Any], *, ablations: list[str],
     **runs_and_scores: Any,
 ) -> tuple[str, dict[str, Any]]:  # fmt: skip
@@ -112,7 +121,7 @@ def write_experiments_report(
     """
     from liftrec.recsys.evaluation.tables import inference_table, primary_metric, results_table, sweep_table
 
-    cfg = experiments_config(experiments)
+    cfg = experiments_config({"seeds": seeds, "sweep_seeds": sweep_seeds, "bootstrap": bootstrap})
     t = task_of(dataset, datasets, task)
     runs = {k[len("runs__"):]: v for k, v in runs_and_scores.items() if k.startswith("runs__")}
     scores = {k[len("scores__"):]: v for k, v in runs_and_scores.items() if k.startswith("scores__")}

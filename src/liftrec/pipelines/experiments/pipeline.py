@@ -13,6 +13,7 @@ from functools import partial, update_wrapper
 from kedro.pipeline import Pipeline, node, pipeline
 
 from liftrec.pipelines.experiments.nodes import (
+    SWEEP_VALUES,
     collect_sweeps,
     encode_random_contexts,
     plot_inference,
@@ -34,8 +35,8 @@ VARIANT_INPUTS = {
 }
 SWEEPS = {"encoders": "encoder", "mask_ratio": "mask ratio r", "k": "K", "length": "L"}
 SHARED = ("rows", "schema", "windows", "retrieved", "datastore", "target_history")
-_RUN = [*SHARED, "params:entry", "params:experiments", "params:windows", "params:dataset", "params:datasets",
-        "params:task", "params:device"]  # fmt: skip
+_RUN = [*SHARED, "params:entry", "params:experiments.seeds", "params:experiments.training", "params:windows",
+        "params:dataset", "params:datasets", "params:task", "params:device"]  # fmt: skip
 
 
 def entries() -> tuple[str, ...]:
@@ -71,7 +72,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         node(plot_inference, "inference_times", "inference_plot", name="plot_inference"),
     ])  # fmt: skip
     sweeps = pipeline([
-        node(_bound(run_sweep, s), [*SHARED, "params:experiments", "params:windows", "params:pretrain",
+        node(_bound(run_sweep, s), [*SHARED, "params:experiments.sweep_seeds",
+                                    f"params:experiments.{SWEEP_VALUES[s]}", "params:windows", "params:pretrain",
                                     "params:datastore", "params:train", "params:dataset", "params:datasets",
                                     "params:task", "params:seed", "params:device"],
              f"sweep_{s}", name=f"run_{s}_sweep")
@@ -82,7 +84,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         for s, label in SWEEPS.items() if s != "encoders"
     ])  # fmt: skip
     report_inputs = {"dataset": "params:dataset", "datasets": "params:datasets", "task": "params:task",
-                     "experiments": "params:experiments", "inference": "inference_times",
+                     "seeds": "params:experiments.seeds", "sweep_seeds": "params:experiments.sweep_seeds",
+                     "bootstrap": "params:experiments.bootstrap", "inference": "inference_times",
                      "sweeps": "experiment_sweeps"}  # fmt: skip
     for n in names:
         report_inputs[f"runs__{n}"] = f"exp.{n}.runs"
