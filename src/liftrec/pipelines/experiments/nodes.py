@@ -7,10 +7,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from liftrec.pipelines.experiments.entries import entry_model
 from liftrec.pipelines.params import build, task_of
 from liftrec.pipelines.pretrain.nodes import pretrain_params
 from liftrec.pipelines.train.nodes import predictor_params
 from liftrec.recsys.data.sequences import WindowConfig
+from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.retrieval.datastore import DatastoreConfig
 from liftrec.recsys.schema import Schema
 from liftrec.recsys.workflows.context import encode_contexts
@@ -53,12 +55,14 @@ def retrieve_random_rows(rows: pd.DataFrame, retrieval: dict[str, Any], seed: in
 
 
 def run_model(
-    name: str, rows: pd.DataFrame, schema: dict[str, Any], windows: dict[str, np.ndarray],
-    retrieved: dict[str, np.ndarray], datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray],
-    entry: dict[str, Any], seeds: list[int], training: dict[str, Any], window_params: dict[str, Any], dataset: str,
-    datasets: dict[str, Any], task: str | None, device: str,
+    name: str, rows: pd.DataFrame, schema: dict[str, Any], *, entry: dict[str, Any], seeds: list[int],
+    training: dict[str, Any], window_params: dict[str, Any], dataset: str,
+    datasets: dict[str, Any], task: str | None, device: str, windows: dict[str, np.ndarray] | None = None,
+    retrieved: dict[str, np.ndarray] | None = None, datastore: dict[str, np.ndarray] | None = None,
+    target_history: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:  # fmt: skip
-    """Train and test one table entry over the experiment seeds (``name`` is bound per namespace).
+    """Train and test one table entry over the experiment seeds (``name`` is bound per namespace; the
+    stage outputs its model does not read are not passed).
 
     Reads only ``experiments.seeds`` and ``experiments.training`` (so changing a sweep's values does
     not invalidate any entry).
@@ -68,6 +72,9 @@ def run_model(
     data = ModelData(rows, Schema.from_dict(schema), windows=windows, length=length, retrieved=retrieved,
                      datastore=datastore, target_hist=target_history)  # fmt: skip
     spec = build(EntryConfig, entry, f"experiment_models.{name}")
+    if spec.model != entry_model(name):
+        raise ConfigError(f"parameter 'experiment_models.{name}.model': the entry '{name}' trains "
+                          f"'{entry_model(name)}', got '{spec.model}'")  # fmt: skip
     return run_entry(name, spec, cfg, data, task_of(dataset, datasets, task), device)
 
 

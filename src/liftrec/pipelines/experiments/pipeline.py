@@ -8,10 +8,12 @@ shared stage outputs (rows, windows, retrieval, datastore: computed once) and it
 
 from __future__ import annotations
 
+import warnings
 from functools import partial, update_wrapper
 
 from kedro.pipeline import Pipeline, node, pipeline
 
+from liftrec.pipelines.experiments.entries import ABLATIONS, SHARED, VARIANT_INPUTS, entries, entry_inputs
 from liftrec.pipelines.experiments.nodes import (
     SWEEP_VALUES,
     collect_sweeps,
@@ -24,26 +26,11 @@ from liftrec.pipelines.experiments.nodes import (
     time_inference,
     write_experiments_report,
 )
-from liftrec.recsys.models.gbdt import TREE_MODELS
-from liftrec.recsys.models.registry import MODELS
 
-ABLATIONS = ("lift_no_pretrain", "lift_history_only", "lift_future_only", "lift_no_context")
-# Entries that read other shared inputs than the method's own (entry -> {input: dataset}).
-VARIANT_INPUTS = {
-    "lift_no_pretrain": {"datastore": "datastore_random", "target_history": "target_history_random"},
-    "random_retrieval": {"retrieved": "retrieved_random"},  # RIM over random rows (the FATE-style control)
-}
 SWEEPS = {"encoders": "encoder", "mask_ratio": "mask ratio r", "k": "K", "length": "L"}
-SHARED = ("rows", "schema", "windows", "retrieved", "datastore", "target_history")
-_RUN = [*SHARED, "params:entry", "params:experiments.seeds", "params:experiments.training", "params:windows",
-        "params:dataset", "params:datasets", "params:task", "params:device"]  # fmt: skip
-
-
-def entries() -> tuple[str, ...]:
-    """Table entries: every registered predictor, GBDT, the random-retrieval control, LIFT's ablations."""
-    models = [n for n in MODELS if n != "mask_behaviour"] + sorted(TREE_MODELS)
-    return (*models, "random_retrieval", *ABLATIONS)
-
+_PARAMS = {"entry": "params:entry", "seeds": "params:experiments.seeds", "training": "params:experiments.training",
+           "window_params": "params:windows", "dataset": "params:dataset", "datasets": "params:datasets",
+           "task": "params:task", "device": "params:device"}  # fmt: skip
 
 def _bound(func, name: str):
     # a partial that still carries the function's name and module (node names, caching fingerprints)
@@ -51,11 +38,12 @@ def _bound(func, name: str):
 
 
 def _template(name: str) -> Pipeline:
-    template = pipeline([node(_bound(run_model, name), _RUN, ["runs", "test_scores"], name="run_model")])
-    mapping = {s: s for s in SHARED}
-    mapping.update(VARIANT_INPUTS.get(name, {}))
+    data = {d: d for d in entry_inputs(name)}
+    template = pipeline([node(_bound(run_model, name), {**data, **_PARAMS}, ["runs", "test_scores"],
+                              name="run_model")])  # fmt: skip
+    mapping = {d: VARIANT_INPUTS.get(name, {}).get(d, d) for d in data}
     params = {"params:entry": f"params:experiment_models.{name}"}
-    params.update({p: p for p in _RUN if p.startswith("params:") and p != "params:entry"})
+    params.update({p: p for p in _PARAMS.values() if p != "params:entry"})
     return pipeline(template, namespace=f"exp.{name}", inputs=mapping, parameters=params)
 
 
@@ -90,11 +78,17 @@ def create_pipeline(**kwargs) -> Pipeline:
     for n in names:
         report_inputs[f"runs__{n}"] = f"exp.{n}.runs"
         report_inputs[f"scores__{n}"] = f"exp.{n}.test_scores"
-    report = pipeline([
+    with warnings.catch_warnings():  # the report reads the namespaced outputs "exp.<entry>.*" on purpose
+        warnings.filterwarnings("ignore", message="One or more dataset names contain")
+        report = _report(report_inputs)
+    models = sum((_template(n) for n in names), Pipeline([]))
+    return (shared + models + sweeps + report).tag("experiments")
+
+
+def _report(report_inputs: dict[str, str]) -> Pipeline:
+    return pipeline([
         node(collect_sweeps, {s: f"sweep_{s}" for s in SWEEPS}, "experiment_sweeps", name="collect_sweeps"),
         node(update_wrapper(partial(write_experiments_report, ablations=list(ABLATIONS)), write_experiments_report),
              report_inputs, ["experiments_report", "experiments_tables"],
              name="write_experiments_report"),
     ])  # fmt: skip
-    models = sum((_template(n) for n in names), Pipeline([]))
-    return (shared + models + sweeps + report).tag("experiments")
