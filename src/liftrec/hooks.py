@@ -85,7 +85,7 @@ class ParameterValidationHook:
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         from liftrec.pipelines.params import validate_parameters
 
-        validate_parameters(self._params)
+        validate_parameters(self._params, stages={t for n in pipeline.nodes for t in n.tags})
 
 
 class MlflowTrackingHook:

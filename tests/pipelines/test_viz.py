@@ -70,8 +70,9 @@ def _stop(server: subprocess.Popen) -> None:
 
 
 @pytest.fixture
-def viz_graph(project: Path) -> dict:
-    """The graph kedro-viz serves for ``__default__`` (GET /api/main), from a temporary project copy."""
+def viz_graphs(project: Path) -> dict:
+    """The graphs kedro-viz serves for ``__default__`` (GET /api/main) and for ``experiments``, from a
+    temporary project copy."""
     kedro = Path(sys.executable).with_name("kedro")
     if not kedro.exists():
         kedro = Path(shutil.which("kedro") or "kedro")
@@ -83,7 +84,10 @@ def viz_graph(project: Path) -> dict:
             cwd=project, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
-            return _get_json(f"http://127.0.0.1:{port}/api/main", time.monotonic() + STARTUP_S, server)
+            deadline = time.monotonic() + STARTUP_S
+            main = _get_json(f"http://127.0.0.1:{port}/api/main", deadline, server)
+            return {"main": main, "experiments": _get_json(f"http://127.0.0.1:{port}/api/pipelines/experiments",
+                                                           deadline, server)}  # fmt: skip
         except BaseException:
             print(log.read_text()[-3000:])
             raise
@@ -91,19 +95,25 @@ def viz_graph(project: Path) -> dict:
             _stop(server)
 
 
+@pytest.fixture
+def viz_graph(viz_graphs: dict) -> dict:
+    return viz_graphs["main"]
+
+
 @pytest.mark.slow
-def test_kedro_viz_serves_every_node_dataset_layer_and_stage(project, viz_graph):
+def test_kedro_viz_serves_every_node_dataset_layer_and_stage(project, viz_graphs):
     from kedro.framework.project import pipelines
     from kedro.framework.startup import bootstrap_project
 
     bootstrap_project(project)
+    viz_graph = viz_graphs["main"]
     default = pipelines["__default__"]
     by_type: dict[str, dict[str, dict]] = {}
     for n in viz_graph["nodes"]:
         by_type.setdefault(n["type"], {})[n["name"]] = n
 
     assert viz_graph["selected_pipeline"] == "__default__"
-    assert {p["id"] for p in viz_graph["pipelines"]} == {*STAGES, "__default__"}
+    assert {p["id"] for p in viz_graph["pipelines"]} == {*STAGES, "__default__", "experiments"}
     assert set(by_type["task"]) == {n.name for n in default.nodes}
     params = {d for d in default.datasets() if d.startswith("params:")}
     assert set(by_type["parameters"]) == params
@@ -115,6 +125,17 @@ def test_kedro_viz_serves_every_node_dataset_layer_and_stage(project, viz_graph)
     assert viz_graph["layers"] == [layer for layer in LAYERS if layer in viz_graph["layers"]]
     assert {"intermediate", "models", "reporting"} <= set(viz_graph["layers"])
     # one tag per stage, each task tagged with exactly its stage
-    assert {t["id"] for t in viz_graph["tags"]} == set(STAGES)
+    assert {t["id"] for t in viz_graph["tags"]} == {*STAGES, "experiments"}  # tags of every registered pipeline
     assert all(len(t["tags"]) == 1 and t["tags"][0] in STAGES for t in by_type["task"].values())
     assert by_type["task"]["plot_training_curves"]["tags"] == ["evaluate"]
+    # the experiments pipeline: the shared stages, one namespaced template per table entry, sweeps, report
+    from liftrec.pipelines.experiments.pipeline import entries
+
+    exp = viz_graphs["experiments"]
+    tasks = [n for n in exp["nodes"] if n["type"] == "task"]
+    assert len(tasks) == len(pipelines["experiments"].nodes)
+    per_entry = sorted(n["modular_pipelines"][0] for n in tasks if n["modular_pipelines"])
+    assert per_entry == sorted(f"exp.{e}" for e in entries())  # one run_model in each namespace
+    assert {n["name"] for n in tasks if n["modular_pipelines"]} == {"run_model"}
+    assert {"retrieve_neighbours", "time_inference", "write_experiments_report"} <= {n["name"] for n in tasks}
+    assert all(n["tags"] == ["experiments"] for n in tasks if n["name"] not in by_type["task"])

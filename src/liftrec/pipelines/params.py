@@ -47,10 +47,15 @@ def build(cls: type, d: dict[str, Any] | None, path: str):
     return from_dict(cls, d or {}, path)
 
 
-def validate_parameters(params: dict[str, Any]) -> None:
+def validate_parameters(params: dict[str, Any], stages: set[str] | None = None) -> None:
     """Build every stage's typed config from the run's parameters; raise ConfigError on the first problem.
 
     Called by a hook before any node runs, so a typo or an out-of-range value costs no work.
+
+    Args:
+        params: the run's parameters.
+        stages: the stage tags of the nodes about to run; the validators of ``_PIPELINE_VALIDATORS``
+            run only when their pipeline is among them (None: every validator).
     """
     from liftrec.recsys.data.loaders import LoaderConfig
     from liftrec.recsys.data.negatives import NegativeConfig
@@ -72,10 +77,16 @@ def validate_parameters(params: dict[str, Any]) -> None:
     build(WindowConfig, params.get("windows"), "windows")
     for hook in _STAGE_VALIDATORS:
         hook(params)
+    for stage, hook in _PIPELINE_VALIDATORS.items():
+        if stages is None or stage in stages:
+            hook(params)
 
 
 # Later stages register their validators here (see each stage's params builder).
 _STAGE_VALIDATORS: list = []
+# Parameters read by one optional pipeline only (its tag -> validator): checked when its nodes run,
+# so e.g. a default run with retrieval.k below experiments.k_values is not refused.
+_PIPELINE_VALIDATORS: dict = {}
 
 
 def retrieval_config(retrieval: dict[str, Any] | None):
@@ -162,3 +173,12 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
 
 
 _STAGE_VALIDATORS.append(_validate_model_stages)
+
+
+def _validate_experiments(params: dict[str, Any]) -> None:
+    from liftrec.pipelines.experiments.params import validate_experiments
+
+    validate_experiments(params)
+
+
+_PIPELINE_VALIDATORS["experiments"] = _validate_experiments

@@ -11,8 +11,8 @@ import pytest
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.models.sim import SIMConfig
 from liftrec.recsys.models.ubr4ctr import UBR4CTRConfig
-from liftrec.recsys.schema import PAD, TEST, TRAIN, TS, USER_ID
-from liftrec.recsys.workflows.history import category_field, selected_history
+from liftrec.recsys.schema import PAD, TEST, TRAIN, TS, USER_ID, category_field
+from liftrec.recsys.workflows.history import selected_history
 from liftrec.recsys.workflows.models import ModelData, select_targets
 from tests.recsys.workflows.conftest import LENGTH
 
@@ -32,8 +32,9 @@ def _renamed(tiny_stages: dict, old: str, new: str | None) -> ModelData:
     return ModelData(rows, schema, windows=s["windows"], length=LENGTH, retrieved=s["retrieved"])
 
 
-def test_category_field_is_used_when_present(tiny_data):
+def test_category_field_is_used_when_present(tiny_data, tiny_stages):
     assert category_field(tiny_data.schema, "category") == "category"
+    assert category_field(_renamed(tiny_stages, "category", "genre").schema) == "genre"
 
 
 def test_sim_falls_back_to_the_first_other_item_field_when_category_is_absent(tiny_stages, caplog):
