@@ -99,3 +99,32 @@ def test_experiments_config_checks_ranges():
         from_dict(ExperimentsConfig, {"encoders": ["lstm"]}, "experiments")
     with pytest.raises(ConfigError, match="experiments.bootstrap"):
         from_dict(ExperimentsConfig, {"bootstrap": 10}, "experiments")
+
+
+@pytest.fixture(scope="module")
+def topn_data() -> ModelData:
+    """Tiny top-N rows (a positive and 9 sampled negatives per test group), histories only."""
+    from liftrec.recsys.data.negatives import NegativeConfig, sample_negatives
+    from liftrec.recsys.data.sequences import WindowConfig, build_windows
+    from liftrec.recsys.data.split import SplitConfig, split_by_time
+    from liftrec.recsys.data.synthetic import SyntheticConfig, generate_synthetic
+
+    df, schema = generate_synthetic(SyntheticConfig(num_users=40, num_items=120, num_categories=8,
+                                                    interactions_per_user=20.0), seed=5)  # fmt: skip
+    df, _ = split_by_time(df, SplitConfig(), schema.time_unit)
+    rows = sample_negatives(df, schema, NegativeConfig(task="topn", topn_per_positive=9), seed=5)
+    return ModelData(rows, schema, windows=build_windows(rows, WindowConfig(length=6)), length=6)
+
+
+def test_topn_entry_reports_ranking_metrics_per_group(topn_data):
+    entry = EntryConfig(model="sasrec", params={"field_dim": 4, "blocks": 1}, tasks=("topn",))
+    cfg = ExperimentsConfig(seeds=(0,), training=CFG.training)
+    runs, scores = run_entry("sasrec", entry, cfg, topn_data, "topn", device="cpu")
+    test = runs["seeds"]["0"]["test"]
+    assert {"HR@1", "HR@10", "NDCG@10", "MRR", "AUC"} <= set(test)
+    assert test["HR@10"] == pytest.approx(1.0)  # 10 candidates per group: the positive is always in the top 10
+    groups = scores["group_id"]
+    assert len(np.unique(groups)) * 10 == len(groups)  # whole candidate groups, for the grouped bootstrap
+    assert (np.bincount(np.unique(groups, return_inverse=True)[1], weights=scores["label"]) == 1).all()
+    skipped, _ = run_entry("sasrec", entry, cfg, topn_data, "ctr")
+    assert skipped["skipped"] is True

@@ -30,3 +30,23 @@ def test_more_requests_than_test_targets_are_capped(tiny_data):
     n_test = len(select_targets(tiny_data, (TEST,)).row_ids)
     out = inference_times(("din",), tiny_data, BM25Config(k=4), ("item",), requests=10**6, batch=256, device="cpu")
     assert out["requests"] == n_test and set(out["models"]["din"]) == {"precomputed_ms_per_1k"}
+
+
+def test_online_search_finds_the_precomputed_neighbours(tiny_data, monkeypatch):
+    """The online mode times the same work: its BM25 search returns the retrieval stage's top-K."""
+    from liftrec.recsys.workflows import inference
+
+    searched: list = []
+    real = inference._time
+
+    def spy(model, name, cfg, data, t, batch, device, search=None):
+        if search is not None:
+            searched.append((t.row_ids, t.ret_ids, search(t.row_ids)))
+        return real(model, name, cfg, data, t, batch, device, search)
+
+    monkeypatch.setattr(inference, "_time", spy)
+    inference_times(("rim",), tiny_data, BM25Config(k=4), tuple(tiny_data.schema.query_fields), requests=30,
+                    batch=8, device="cpu")  # fmt: skip
+    (ids, stored, online), = searched
+    assert len(ids) == 30
+    np.testing.assert_array_equal(online, stored)
