@@ -26,28 +26,45 @@ EXP = Path("data/08_reporting/synthetic/experiments")
 def test_params() -> dict[str, Any]:
     from kedro.config import OmegaConfigLoader
 
-    return OmegaConfigLoader(str(REPO / "conf"), base_env="base", default_run_env="test",
-                             merge_strategy={"parameters": "soft"})["parameters"]  # fmt: skip
+    return OmegaConfigLoader(
+        str(REPO / "conf"), base_env="base", default_run_env="test", merge_strategy={"parameters": "soft"}
+    )["parameters"]
 
 
 # ------------------------------------------------------------------ parameters, no session --
 
 # (runtime parameters, text the error must contain)
 BAD = [
-    ({"experiment_models": {"din": {"params": {"field_dimm": 4}}}}, "experiment_models.din.params.field_dimm"),
-    ({"experiment_models": {"gbdt": {"params": {"num_leavs": 4}}}}, "experiment_models.gbdt.params.num_leavs"),
-    ({"experiment_models": {"lift_history_only": {"params": {"use_futur": False}}}},
-     "experiment_models.lift_history_only.params.use_futur"),
+    (
+        {"experiment_models": {"din": {"params": {"field_dimm": 4}}}},
+        "experiment_models.din.params.field_dimm",
+    ),
+    (
+        {"experiment_models": {"gbdt": {"params": {"num_leavs": 4}}}},
+        "experiment_models.gbdt.params.num_leavs",
+    ),
+    (
+        {"experiment_models": {"lift_history_only": {"params": {"use_futur": False}}}},
+        "experiment_models.lift_history_only.params.use_futur",
+    ),
     ({"experiment_models": {"din": {"params": {"mlp": "big"}}}}, "experiment_models.din.params.mlp"),
     ({"experiment_models": {"din": {"paramz": {}}}}, "experiment_models.din.paramz"),
     ({"experiment_models": {"din": {"model": "dinn"}}}, "unknown model 'dinn'"),
-    ({"experiment_models": {"din": {"model": "deepfm"}}}, "experiment_models.din.model': the entry 'din' trains 'din'"),
-    ({"experiment_models": {"random_retrieval": {"model": "lift"}}}, "experiment_models.random_retrieval.model"),
+    (
+        {"experiment_models": {"din": {"model": "deepfm"}}},
+        "experiment_models.din.model': the entry 'din' trains 'din'",
+    ),
+    (
+        {"experiment_models": {"random_retrieval": {"model": "lift"}}},
+        "experiment_models.random_retrieval.model",
+    ),
     ({"experiment_models": {"din": {"tasks": ["ctr", "ranking"]}}}, "experiment_models.din.tasks"),
     ({"experiment_models": {"din": {"training": {"lrr": 0.1}}}}, "experiment_models.din.training.lrr"),
     ({"experiment_models": {"din": {"training": {"epochs": 0}}}}, "experiment_models.din.training.epochs"),
-    ({"experiment_models": {"ubr4ctr": {"params": {"query_fields": ["item", "colour"]}}}},
-     "experiment_models.ubr4ctr.params.query_fields"),
+    (
+        {"experiment_models": {"ubr4ctr": {"params": {"query_fields": ["item", "colour"]}}}},
+        "experiment_models.ubr4ctr.params.query_fields",
+    ),
     ({"experiment_models": {"dinn": {"model": "din"}}}, "experiment_models.dinn': not a table entry"),
     ({"experiment_models": {"din": None}}, "experiment_models.din' is missing"),
     ({"experiment_models": "all"}, "experiment_models"),
@@ -60,7 +77,7 @@ BAD = [
     ({"experiments": {"inference_models": ["lift", "xgboost"]}}, "experiments.inference_models"),
     ({"experiments": {"k_values": [1, 50]}}, "experiments.k_values"),
     ({"retrieval": {"k": 3}}, "experiments.k_values"),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("override", "needle"), BAD, ids=[b[1] for b in BAD])
@@ -72,8 +89,10 @@ def test_bad_experiment_parameter_is_named(test_params, override, needle):
 def test_missing_entry_names_the_parameter_and_the_file(test_params):
     params = deep_merge(test_params, {})
     del params["experiment_models"]["sasrec"]
-    msg = ("parameter 'experiment_models.sasrec' is missing: every table entry needs one "
-           "(conf/base/parameters_experiments.yml)")  # fmt: skip
+    msg = (
+        "parameter 'experiment_models.sasrec' is missing: every table entry needs one "
+        "(conf/base/parameters_experiments.yml)"
+    )
     with pytest.raises(ConfigError) as e:
         validate_parameters(params)
     assert str(e.value) == msg
@@ -87,7 +106,9 @@ def test_k_values_error_names_both_parameters(test_params):
 
 def test_experiment_parameters_are_checked_only_when_the_experiments_run(test_params):
     bad = deep_merge(test_params, {"retrieval": {"k": 3}, "experiment_models": {"din": {"params": {"x": 1}}}})
-    validate_parameters(bad, stages={"data_processing", "pretrain", "datastore", "retrieval", "train", "evaluate"})
+    validate_parameters(
+        bad, stages={"data_processing", "pretrain", "datastore", "retrieval", "train", "evaluate"}
+    )
     with pytest.raises(ConfigError, match="experiment_models"):
         validate_parameters(bad, stages={"retrieval", "experiments"})
 
@@ -124,10 +145,15 @@ def test_validation_is_cheap(test_params):
 
 @pytest.mark.parametrize(
     ("params", "needle"),
-    [({"experiment_models": {"din": {"params": {"field_dimm": 4}}}}, "experiment_models.din.params.field_dimm"),
-     ({"experiments": {"k_values": [1, 50]}}, "experiments.k_values")],
+    [
+        (
+            {"experiment_models": {"din": {"params": {"field_dimm": 4}}}},
+            "experiment_models.din.params.field_dimm",
+        ),
+        ({"experiments": {"k_values": [1, 50]}}, "experiments.k_values"),
+    ],
     ids=["model-param-typo", "k-above-retrieval"],
-)  # fmt: skip
+)
 def test_bad_parameter_fails_before_any_experiments_node_runs(project, params, needle):
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
         run_session(project, pipeline="experiments", params=params)
@@ -152,7 +178,7 @@ def _run(project: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def experiments_run(tmp_path_factory: pytest.TempPathFactory, frozen_code) -> tuple[Path, list[str], float]:
-    """One `kedro run --pipelines=experiments --env=test` in a temporary project: (folder, nodes run, seconds)."""
+    """One `kedro run --pipelines=experiments --env=test` in a temporary project: (folder, nodes run, s)."""
     from tests.pipelines.test_caching import _env
 
     root = tmp_path_factory.mktemp("experiments")
@@ -177,10 +203,16 @@ def test_experiments_pipeline_writes_every_table_run_and_figure(experiments_run)
     assert sorted(ran) == sorted(n.name for n in register_pipelines()["experiments"].nodes)
     exp = root / EXP
     report = (exp / "report.md").read_text()
-    for heading in ("# Experiments on synthetic", "## Models on synthetic (ctr; test;",
-                    "## LIFT ablations: contexts and pretraining", "## Encoders, pretrained or not",
-                    "## Mask ratio", "## Retrieved rows K", "## Window length L",
-                    "## Inference time (ms per 1,000 requests)"):  # fmt: skip
+    for heading in (
+        "# Experiments on synthetic",
+        "## Models on synthetic (ctr; test;",
+        "## LIFT ablations: contexts and pretraining",
+        "## Encoders, pretrained or not",
+        "## Mask ratio",
+        "## Retrieved rows K",
+        "## Window length L",
+        "## Inference time (ms per 1,000 requests)",
+    ):
         assert heading in report, heading
     assert "Paired t-test over 2 seeds" in report and "Paired bootstrap over" in report
 
@@ -203,7 +235,10 @@ def test_experiments_pipeline_writes_every_table_run_and_figure(experiments_run)
     assert set(tables["sweeps"]) == set(SWEEPS)
     assert [p["value"] for p in tables["sweeps"]["k"]] == [1, 5]  # conf/test: k_values [1, 5], retrieval.k 5
     assert [p["value"] for p in tables["sweeps"]["length"]] == [4, 8]
-    assert [(p["encoder"], p["pretrained"]) for p in tables["sweeps"]["encoders"]] == [("gru", True), ("gru", False)]
+    assert [(p["encoder"], p["pretrained"]) for p in tables["sweeps"]["encoders"]] == [
+        ("gru", True),
+        ("gru", False),
+    ]
     timed = tables["inference"]["models"]
     assert set(timed) == {"lift", "rim", "bert4rec"} and "online_ms_per_1k" not in timed["bert4rec"]
     assert timed["lift"]["online_ms_per_1k"] >= 0 and timed["rim"]["online_ms_per_1k"] >= 0

@@ -1,4 +1,4 @@
-"""Results tables on hand-made runs: mean ± std, bold best, LIFT's improvement, significance, sweeps, timings."""
+"""Results tables on hand-made runs: mean ± std, best in bold, improvement, significance, sweeps, timings."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from liftrec.recsys.evaluation.tables import (
 
 def _run(values: dict[int, tuple[float, float]], skipped: bool = False) -> dict:
     """A run as run_entry writes it: {seed: {"test": {AUC, LogLoss}, "valid": ...}}."""
-    seeds = {str(s): {"test": {"AUC": a, "LogLoss": ll, "rows": 10}, "valid": {"AUC": 0.5, "LogLoss": 0.7}}
-             for s, (a, ll) in values.items()}  # fmt: skip
+    seeds = {
+        str(s): {"test": {"AUC": a, "LogLoss": ll, "rows": 10}, "valid": {"AUC": 0.5, "LogLoss": 0.7}}
+        for s, (a, ll) in values.items()
+    }
     return {"skipped": skipped, "seeds": {} if skipped else seeds}
 
 
@@ -99,9 +101,10 @@ def test_topn_table_ranks_by_ndcg_and_bootstraps_groups():
     assert primary_metric("topn") == "NDCG@10" and js["best"]["NDCG@10"] == "lift"
     assert js["significance"]["other"] == "sasrec"
     lab, g = scores["lift"]["label"], scores["lift"]["group_id"]
-    want = topn_metrics(g, lab, scores["lift"]["seed_0"])["NDCG@10"] - topn_metrics(g, lab, scores["sasrec"]["seed_0"])[
-        "NDCG@10"
-    ]
+    want = (
+        topn_metrics(g, lab, scores["lift"]["seed_0"])["NDCG@10"]
+        - topn_metrics(g, lab, scores["sasrec"]["seed_0"])["NDCG@10"]
+    )
     assert js["significance"]["bootstrap"]["diff"] == pytest.approx(want)
     assert js["improvement_pct"]["narm"] == pytest.approx((0.55 - 0.25) / 0.25 * 100)
     assert "| model | HR@1 | HR@5 | HR@10 | NDCG@5 | NDCG@10 | MRR | lift vs row (NDCG@10) |" in md
@@ -121,14 +124,23 @@ def test_sweep_table_renders_points():
     assert lines[0] == "## Retrieved rows K" and lines[2] == "| K | AUC | LogLoss |"
     assert lines[4] == "| 1 | 0.7000 | 0.5000 |"  # one seed: no ± std
     assert lines[5] == "| 5 | 0.7000 ± 0.1414 | 0.6000 ± 0.1414 |"
-    enc = sweep_table([{"encoder": "gru", "pretrained": True, "value": "gru/True", "seeds": one}], "ctr", "encoder", "E")
+    enc = sweep_table(
+        [{"encoder": "gru", "pretrained": True, "value": "gru/True", "seeds": one}], "ctr", "encoder", "E"
+    )
     assert "| encoder | pretrained | AUC | LogLoss |" in enc and "| gru | True | 0.7000 | 0.5000 |" in enc
 
 
 def test_inference_table_renders_timings():
-    timings = {"requests": 300, "batch": 64, "device": "cpu", "index_seconds": 0.25,
-               "models": {"lift": {"precomputed_ms_per_1k": 100.0, "online_ms_per_1k": 250.0},
-                          "bert4rec": {"precomputed_ms_per_1k": 40.04}}}  # fmt: skip
+    timings = {
+        "requests": 300,
+        "batch": 64,
+        "device": "cpu",
+        "index_seconds": 0.25,
+        "models": {
+            "lift": {"precomputed_ms_per_1k": 100.0, "online_ms_per_1k": 250.0},
+            "bert4rec": {"precomputed_ms_per_1k": 40.04},
+        },
+    }
     md = inference_table(timings)
     assert "300 test requests, batch 64, device cpu; BM25 index built once in 0.25 s" in md
     assert "| `lift` | 100.0 | 250.0 | 2.50x |" in md

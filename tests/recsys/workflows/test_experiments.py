@@ -7,7 +7,7 @@ import pytest
 
 from liftrec.recsys.config import from_dict
 from liftrec.recsys.errors import ConfigError
-from liftrec.recsys.schema import PERIOD, TEST
+from liftrec.recsys.schema import TEST
 from liftrec.recsys.training.loop import TrainConfig
 from liftrec.recsys.workflows.experiments import EntryConfig, ExperimentsConfig, entry_training, run_entry
 from liftrec.recsys.workflows.models import ModelData
@@ -41,16 +41,29 @@ def test_torch_baseline_over_seeds(tiny_data):
     assert {"best_epoch", "valid_auc_fit", "score_seconds", "samples_per_s"} <= set(runs["seeds"]["0"])
     assert not np.array_equal(scores["seed_0"], scores["seed_1"])  # the seed changes the predictor
     # the score arrays are the model's: the same seed reproduces them
-    _, again = run_entry("din_small", entry, ExperimentsConfig(seeds=(1,), training=CFG.training), tiny_data, "ctr",
-                         device="cpu")  # fmt: skip
+    _, again = run_entry(
+        "din_small",
+        entry,
+        ExperimentsConfig(seeds=(1,), training=CFG.training),
+        tiny_data,
+        "ctr",
+        device="cpu",
+    )
     np.testing.assert_array_equal(again["row_id"], scores["row_id"])
     np.testing.assert_allclose(again["seed_1"], scores["seed_1"], rtol=1e-5, atol=1e-6)
 
 
 def test_gbdt_over_seeds(tiny_data):
     pytest.importorskip("lightgbm")
-    entry = from_dict(EntryConfig, {"model": "gbdt", "params": {"num_leaves": 4, "n_estimators": 20, "num_threads": 1},
-                                    "tasks": ["ctr"]}, "experiment_models.gbdt")  # fmt: skip
+    entry = from_dict(
+        EntryConfig,
+        {
+            "model": "gbdt",
+            "params": {"num_leaves": 4, "n_estimators": 20, "num_threads": 1},
+            "tasks": ["ctr"],
+        },
+        "experiment_models.gbdt",
+    )
     runs, scores = run_entry("gbdt", entry, CFG, tiny_data, "ctr", device="cpu")
     _check_runs(runs, scores, tiny_data, "gbdt", "gbdt")
     assert "best_iteration" in runs["seeds"]["0"]
@@ -59,13 +72,20 @@ def test_gbdt_over_seeds(tiny_data):
 def test_entry_outside_the_task_is_skipped_with_an_empty_marker(tiny_data):
     runs, scores = run_entry("fpmc", EntryConfig(model="fpmc", tasks=("topn",)), CFG, tiny_data, "ctr")
     assert runs == {"name": "fpmc", "model": "fpmc", "task": "ctr", "skipped": True, "seeds": {}}
-    assert list(scores) == ["row_id"] and scores["row_id"].shape == (0,) and scores["row_id"].dtype == np.int64
+    assert (
+        list(scores) == ["row_id"] and scores["row_id"].shape == (0,) and scores["row_id"].dtype == np.int64
+    )
 
 
 def test_entry_training_applies_shared_settings_device_and_overrides():
     shared = ExperimentsConfig(training=TrainConfig(epochs=3, lr=0.01, patience=1, device="cuda"))
     t = entry_training(EntryConfig(model="din"), shared, "cpu")
-    assert (t.epochs, t.lr, t.patience, t.device) == (3, 0.01, 1, "cpu")  # the run's device replaces the shared one
+    assert (t.epochs, t.lr, t.patience, t.device) == (
+        3,
+        0.01,
+        1,
+        "cpu",
+    )  # the run's device replaces the shared one
     t = entry_training(EntryConfig(model="din", training={"lr": 0.5, "epochs": 1}), shared, "cpu")
     assert (t.epochs, t.lr, t.patience) == (1, 0.5, 1)
     t = entry_training(EntryConfig(model="din", training={"device": "cpu"}), shared, "auto")
@@ -109,8 +129,9 @@ def topn_data() -> ModelData:
     from liftrec.recsys.data.split import SplitConfig, split_by_time
     from liftrec.recsys.data.synthetic import SyntheticConfig, generate_synthetic
 
-    df, schema = generate_synthetic(SyntheticConfig(num_users=40, num_items=120, num_categories=8,
-                                                    interactions_per_user=20.0), seed=5)  # fmt: skip
+    df, schema = generate_synthetic(
+        SyntheticConfig(num_users=40, num_items=120, num_categories=8, interactions_per_user=20.0), seed=5
+    )
     df, _ = split_by_time(df, SplitConfig(), schema.time_unit)
     rows = sample_negatives(df, schema, NegativeConfig(task="topn", topn_per_positive=9), seed=5)
     return ModelData(rows, schema, windows=build_windows(rows, WindowConfig(length=6)), length=6)
@@ -122,7 +143,9 @@ def test_topn_entry_reports_ranking_metrics_per_group(topn_data):
     runs, scores = run_entry("sasrec", entry, cfg, topn_data, "topn", device="cpu")
     test = runs["seeds"]["0"]["test"]
     assert {"HR@1", "HR@10", "NDCG@10", "MRR", "AUC"} <= set(test)
-    assert test["HR@10"] == pytest.approx(1.0)  # 10 candidates per group: the positive is always in the top 10
+    assert test["HR@10"] == pytest.approx(
+        1.0
+    )  # 10 candidates per group: the positive is always in the top 10
     groups = scores["group_id"]
     assert len(np.unique(groups)) * 10 == len(groups)  # whole candidate groups, for the grouped bootstrap
     assert (np.bincount(np.unique(groups, return_inverse=True)[1], weights=scores["label"]) == 1).all()

@@ -24,10 +24,12 @@ def _renamed(tiny_stages: dict, old: str, new: str | None) -> ModelData:
     fields = tuple(new if f == old else f for f in keep)
     cards = tuple(c for f, c in zip(schema.fields, schema.cardinalities, strict=True) if f in keep)
     schema = dataclasses.replace(
-        schema, fields=fields, cardinalities=cards, item_fields=tuple(new if f == old else f for f in schema.item_fields
-                                                                      if f in keep),
+        schema,
+        fields=fields,
+        cardinalities=cards,
+        item_fields=tuple(new if f == old else f for f in schema.item_fields if f in keep),
         query_fields=tuple(f for f in schema.query_fields if f in keep),
-    )  # fmt: skip
+    )
     rows = s["rows"].drop(columns=[old]) if new is None else s["rows"].rename(columns={old: new})
     return ModelData(rows, schema, windows=s["windows"], length=LENGTH, retrieved=s["retrieved"])
 

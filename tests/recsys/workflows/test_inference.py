@@ -12,8 +12,9 @@ from liftrec.recsys.workflows.models import select_targets
 
 def test_every_model_is_timed_and_retrieval_models_also_online(tiny_data):
     fields = tuple(tiny_data.schema.query_fields)
-    out = inference_times(("lift", "rim", "bert4rec"), tiny_data, BM25Config(k=4), fields, requests=40, batch=16,
-                          device="cpu")  # fmt: skip
+    out = inference_times(
+        ("lift", "rim", "bert4rec"), tiny_data, BM25Config(k=4), fields, requests=40, batch=16, device="cpu"
+    )
     n_test = len(select_targets(tiny_data, (TEST,)).row_ids)
     assert out["requests"] == min(40, n_test) and out["batch"] == 16 and out["device"] == "cpu"
     assert out["index_seconds"] >= 0 and out["fields"] == list(tiny_data.schema.fields)
@@ -28,7 +29,9 @@ def test_every_model_is_timed_and_retrieval_models_also_online(tiny_data):
 
 def test_more_requests_than_test_targets_are_capped(tiny_data):
     n_test = len(select_targets(tiny_data, (TEST,)).row_ids)
-    out = inference_times(("din",), tiny_data, BM25Config(k=4), ("item",), requests=10**6, batch=256, device="cpu")
+    out = inference_times(
+        ("din",), tiny_data, BM25Config(k=4), ("item",), requests=10**6, batch=256, device="cpu"
+    )
     assert out["requests"] == n_test and set(out["models"]["din"]) == {"precomputed_ms_per_1k"}
 
 
@@ -45,8 +48,15 @@ def test_online_search_finds_the_precomputed_neighbours(tiny_data, monkeypatch):
         return real(model, name, cfg, data, t, batch, device, search)
 
     monkeypatch.setattr(inference, "_time", spy)
-    inference_times(("rim",), tiny_data, BM25Config(k=4), tuple(tiny_data.schema.query_fields), requests=30,
-                    batch=8, device="cpu")  # fmt: skip
-    (ids, stored, online), = searched
+    inference_times(
+        ("rim",),
+        tiny_data,
+        BM25Config(k=4),
+        tuple(tiny_data.schema.query_fields),
+        requests=30,
+        batch=8,
+        device="cpu",
+    )
+    ((ids, stored, online),) = searched
     assert len(ids) == 30
     np.testing.assert_array_equal(online, stored)

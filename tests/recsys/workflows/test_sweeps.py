@@ -20,7 +20,13 @@ from liftrec.recsys.workflows import sweeps
 from liftrec.recsys.workflows.experiments import ExperimentsConfig
 from liftrec.recsys.workflows.predict import PredictorStageConfig
 from liftrec.recsys.workflows.pretrain import PretrainStageConfig
-from liftrec.recsys.workflows.sweeps import SweepInputs, encoder_table, k_curve, length_curve, mask_ratio_curve
+from liftrec.recsys.workflows.sweeps import (
+    SweepInputs,
+    encoder_table,
+    k_curve,
+    length_curve,
+    mask_ratio_curve,
+)
 from tests.recsys.workflows.conftest import LENGTH
 
 ONE_EPOCH = TrainConfig(epochs=1, batch_size=128, patience=1, device="cpu")
@@ -30,16 +36,26 @@ ONE_EPOCH = TrainConfig(epochs=1, batch_size=128, patience=1, device="cpu")
 def inputs(tiny_stages: dict) -> SweepInputs:
     s = tiny_stages
     pretrain = PretrainStageConfig(
-        mask_ratio=0.4, head_hidden=8, encoder=EncoderConfig(dim=8, field_dim=4, layers=1, heads=2, max_len=LENGTH),
+        mask_ratio=0.4,
+        head_hidden=8,
+        encoder=EncoderConfig(dim=8, field_dim=4, layers=1, heads=2, max_len=LENGTH),
         training=TrainConfig(epochs=1, batch_size=64, patience=1, device="cpu"),
-    )  # fmt: skip
+    )
     return SweepInputs(
-        rows=s["rows"], schema=s["schema"], windows=s["windows"], retrieved=s["retrieved"], datastore=s["datastore"],
-        target_hist=s["target_hist"], length=LENGTH, window_cfg=WindowConfig(length=LENGTH), pretrain=pretrain,
+        rows=s["rows"],
+        schema=s["schema"],
+        windows=s["windows"],
+        retrieved=s["retrieved"],
+        datastore=s["datastore"],
+        target_hist=s["target_hist"],
+        length=LENGTH,
+        window_cfg=WindowConfig(length=LENGTH),
+        pretrain=pretrain,
         store_cfg=DatastoreConfig(dtype="float32", device="cpu"),
         predictor=PredictorStageConfig(lift=LiftConfig(field_dim=4, mlp=(8,)), training=ONE_EPOCH),
-        task="ctr", seed=3,
-    )  # fmt: skip
+        task="ctr",
+        seed=3,
+    )
 
 
 @pytest.fixture
@@ -141,7 +157,13 @@ def test_encoder_table_pretrained_and_not_per_kind(inputs, monkeypatch):
     monkeypatch.setattr(sweeps, "_evaluate_lift", lambda data, s, cfg, k=None: {})
     points = encoder_table(inputs, _cfg(encoders=("gru", "transformer_encoder")))
     assert [(p["encoder"], p["pretrained"]) for p in points] == [
-        ("gru", True), ("gru", False), ("transformer_encoder", True), ("transformer_encoder", False)]  # fmt: skip
-    assert seen == [(p["encoder"], p["pretrained"]) for p in points]  # the run's own (decoder) is not among them
+        ("gru", True),
+        ("gru", False),
+        ("transformer_encoder", True),
+        ("transformer_encoder", False),
+    ]
+    assert seen == [
+        (p["encoder"], p["pretrained"]) for p in points
+    ]  # the run's own (decoder) is not among them
     own = encoder_table(inputs, _cfg(encoders=(inputs.pretrain.encoder.kind,)))
     assert len(seen) == 5 and own[0]["pretrain_masked_auc"] is None  # the run's kind, pretrained: reused

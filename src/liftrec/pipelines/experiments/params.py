@@ -2,7 +2,7 @@
 
 Registered in :mod:`liftrec.pipelines.params` for runs that include the experiments pipeline: a typo
 in one entry's model parameters, a missing entry or a K beyond the run's retrieval fails in
-microseconds, not after the other entries have trained for hours. Nodes do not import this module
+about a millisecond, not after the other entries have trained for hours. Nodes do not import this module
 (their cache fingerprints do not depend on it).
 """
 
@@ -36,23 +36,31 @@ def validate_experiments(params: dict[str, Any]) -> None:
     if models is None:
         models = {}
     if not isinstance(models, dict):
-        raise ConfigError(f"parameter 'experiment_models': expected a mapping of table entries, got {models!r}")
+        raise ConfigError(
+            f"parameter 'experiment_models': expected a mapping of table entries, got {models!r}"
+        )
     names = entries()
     unknown = sorted(set(models) - set(names))
     if unknown:
-        raise ConfigError(f"parameter 'experiment_models.{unknown[0]}': not a table entry; the entries are the "
-                          f"registered models, GBDT and LIFT's variants: {list(names)}")  # fmt: skip
+        raise ConfigError(
+            f"parameter 'experiment_models.{unknown[0]}': not a table entry; the entries are the "
+            f"registered models, GBDT and LIFT's variants: {list(names)}"
+        )
     base = {f: getattr(cfg.training, f) for f in TrainConfig.__dataclass_fields__}
     device = params.get("device", "auto")
     known_fields = _known_fields(params)
     for name in names:
         path = f"experiment_models.{name}"
         if models.get(name) is None:
-            raise ConfigError(f"parameter '{path}' is missing: every table entry needs one ({PARAMETERS_FILE})")
+            raise ConfigError(
+                f"parameter '{path}' is missing: every table entry needs one ({PARAMETERS_FILE})"
+            )
         spec = build(EntryConfig, models[name], path)
         if spec.model != entry_model(name):
-            raise ConfigError(f"parameter '{path}.model': the entry '{name}' trains '{entry_model(name)}', "
-                              f"got '{spec.model}'")  # fmt: skip
+            raise ConfigError(
+                f"parameter '{path}.model': the entry '{name}' trains '{entry_model(name)}', "
+                f"got '{spec.model}'"
+            )
         if spec.training:  # empty: the shared settings, already built
             build(TrainConfig, {**base, "device": device, **spec.training}, f"{path}.training")
         if not spec.params:  # empty: the model's defaults
@@ -62,17 +70,23 @@ def validate_experiments(params: dict[str, Any]) -> None:
         query = tuple(getattr(model_cfg, "query_fields", ()) or ())
         missing = [f for f in query if known_fields is not None and f not in known_fields]
         if missing:
-            raise ConfigError(f"parameter '{path}.params.query_fields': {missing} not among the fields of "
-                              f"{params.get('dataset')}: {list(known_fields)}")  # fmt: skip
+            raise ConfigError(
+                f"parameter '{path}.params.query_fields': {missing} not among the fields of "
+                f"{params.get('dataset')}: {list(known_fields)}"
+            )
     k = retrieval_config(params.get("retrieval"))[0].k
     too_large = [v for v in cfg.k_values if v > k]
     if too_large:
-        raise ConfigError(f"parameter 'experiments.k_values': {too_large} exceed retrieval.k = {k} (the K sweep "
-                          "trains on prefixes of the one top-K retrieval: raise retrieval.k or lower the values)")  # fmt: skip
+        raise ConfigError(
+            f"parameter 'experiments.k_values': {too_large} exceed retrieval.k = {k} (the K sweep "
+            "trains on prefixes of the one top-K retrieval: raise retrieval.k or lower the values)"
+        )
     bad = [m for m in cfg.inference_models if m not in MODELS or m == "mask_behaviour"]
     if bad:
-        raise ConfigError(f"parameter 'experiments.inference_models': unknown models {bad}; known: "
-                          f"{sorted(n for n in MODELS if n != 'mask_behaviour')}")  # fmt: skip
+        raise ConfigError(
+            f"parameter 'experiments.inference_models': unknown models {bad}; known: "
+            f"{sorted(n for n in MODELS if n != 'mask_behaviour')}"
+        )
 
 
 def _known_fields(params: dict[str, Any]) -> tuple[str, ...] | None:
