@@ -9,6 +9,7 @@ in each config's ``__post_init__`` via :func:`check`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, TypeVar
@@ -69,6 +70,12 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     return value
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    # resolving string annotations is most of the cost of building a config; classes do not change
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type[T], d: dict[str, Any] | None, path: str = "") -> T:
     """Build config dataclass ``cls`` from ``d``, rejecting unknown keys.
 
@@ -86,7 +93,7 @@ def from_dict(cls: type[T], d: dict[str, Any] | None, path: str = "") -> T:
     d = {} if d is None else d
     if not isinstance(d, dict):
         raise ConfigError(f"parameter '{path}': expected a mapping, got {d!r}")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls) if f.init}
     prefix = f"{path}." if path else ""
     unknown = sorted(set(d) - names)

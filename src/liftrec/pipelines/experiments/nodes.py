@@ -101,20 +101,21 @@ def run_sweep(
 
 def time_inference(
     rows: pd.DataFrame, schema: dict[str, Any], windows: dict[str, np.ndarray], retrieved: dict[str, np.ndarray],
-    datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray], experiments: dict[str, Any],
-    window_params: dict[str, Any], retrieval: dict[str, Any], device: str,
+    datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray], models: list[str], requests: int,
+    batch: int, window_params: dict[str, Any], retrieval: dict[str, Any], device: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Figure 5: ms per 1,000 requests for LIFT, RIM and BERT4Rec, retrieval online vs precomputed."""
     from liftrec.pipelines.params import retrieval_config
     from liftrec.recsys.workflows.inference import inference_times
 
-    cfg = experiments_config(experiments)
+    cfg = experiments_config({"inference_models": models, "inference_requests": requests, "inference_batch": batch})
     sch = Schema.from_dict(schema)
     data = ModelData(rows, sch, windows=windows, length=build(WindowConfig, window_params, "windows").length,
                      retrieved=retrieved, datastore=datastore, target_hist=target_history)  # fmt: skip
-    bm25, _, fields, _ = retrieval_config(retrieval)
+    bm25, _, fields, min_future = retrieval_config(retrieval)
     return inference_times(cfg.inference_models, data, bm25, tuple(fields or sch.query_fields),
-                           requests=cfg.inference_requests, batch=cfg.inference_batch, device=device)  # fmt: skip
+                           requests=cfg.inference_requests, batch=cfg.inference_batch, device=device,
+                           min_future=min_future)  # fmt: skip
 
 
 def write_experiments_report(

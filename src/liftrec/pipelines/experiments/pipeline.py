@@ -55,7 +55,9 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["datastore_random", "target_history_random"], name="encode_random_contexts"),
         node(retrieve_random_rows, ["rows", "params:retrieval", "params:seed"], "retrieved_random",
              name="retrieve_random_rows"),
-        node(time_inference, [*SHARED, "params:experiments", "params:windows", "params:retrieval", "params:device"],
+        node(time_inference, [*SHARED, "params:experiments.inference_models", "params:experiments.inference_requests",
+                              "params:experiments.inference_batch", "params:windows", "params:retrieval",
+                              "params:device"],
              "inference_times", name="time_inference"),
         node(plot_inference, "inference_times", "inference_plot", name="plot_inference"),
     ])  # fmt: skip

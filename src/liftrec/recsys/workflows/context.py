@@ -39,6 +39,23 @@ def encode_contexts(
     return datastore, {"row_ids": targets, "hist": own}, metrics
 
 
+def indexed_rows(rows: pd.DataFrame, windows: dict[str, np.ndarray] | None, min_future: int = 0) -> np.ndarray:
+    """(N,) bool: the rows BM25 may return, i.e. retrieval-period rows with a future of >= ``min_future``.
+
+    Raises:
+        ConfigError: when ``min_future`` > 0 and the windows are missing or do not cover the rows.
+    """
+    ret = rows[PERIOD].to_numpy() == RETRIEVAL
+    if min_future > 0:
+        if windows is None:
+            raise ConfigError("parameter 'retrieval.min_future': needs the windows")
+        fut_len = np.asarray(windows["fut_hi"]) - np.asarray(windows["fut_lo"])  # per row
+        if len(fut_len) != len(rows):
+            raise ConfigError("parameter 'retrieval.min_future': windows do not cover the rows table")
+        ret = ret & (fut_len >= min_future)
+    return ret
+
+
 def retrieve_for_targets(
     rows: pd.DataFrame,
     schema: Schema,
@@ -73,14 +90,7 @@ def retrieve_for_targets(
     if missing:
         raise ConfigError(f"parameter 'retrieval.query_fields': {missing} not in the dataset's fields {list(schema.fields)}")
     period = rows[PERIOD].to_numpy()
-    ret = period == RETRIEVAL
-    if min_future > 0:
-        if windows is None:
-            raise ConfigError("parameter 'retrieval.min_future': needs the windows")
-        fut_len = np.asarray(windows["fut_hi"]) - np.asarray(windows["fut_lo"])  # per row
-        if len(fut_len) != len(rows):
-            raise ConfigError("parameter 'retrieval.min_future': windows do not cover the rows table")
-        ret = ret & (fut_len >= min_future)
+    ret = indexed_rows(rows, windows, min_future)
     n_ret = int(ret.sum())
     check(cfg.k <= n_ret, "retrieval.k", f"K = {cfg.k} exceeds the retrieval set ({n_ret} rows"
           + (f" with a future of >= {min_future}" if min_future else "") + ")")

@@ -26,6 +26,7 @@ from liftrec.recsys.models.registry import MODELS, build_model
 from liftrec.recsys.retrieval.bm25 import BM25Config, make_retriever
 from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TEST, TS, USER_ID
 from liftrec.recsys.training.device import move_batch, resolve_device
+from liftrec.recsys.workflows.context import indexed_rows
 from liftrec.recsys.workflows.models import ModelData, Targets, batches_for, model_config, select_targets
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ def inference_times(
     batch: int = 256,
     device: str = "cpu",
     seed: int = 0,
+    min_future: int = 0,
 ) -> dict[str, Any]:
     """Milliseconds per 1,000 requests of each model, retrieval online and precomputed.
 
@@ -68,6 +70,7 @@ def inference_times(
         batch: requests per batch, equal for every model.
         device: where the models run.
         seed: initialisation of the default-parameter models.
+        min_future: the retrieval stage's ``min_future`` (the same rows are indexed).
 
     Returns:
         {"requests", "batch", "index_seconds", "models": {name: {"precomputed_ms_per_1k",
@@ -80,7 +83,7 @@ def inference_times(
     rows = data.rows
     fields = list(data.schema.fields)
     keys = rows[list(query_fields)].to_numpy(np.int64)
-    ret = rows[PERIOD].to_numpy() == RETRIEVAL
+    ret = indexed_rows(rows, None if data.windows is None else dict(data.windows), min_future)
     ids, users, ts = (rows[c].to_numpy(np.int64) for c in (ROW_ID, USER_ID, TS))
     t0 = time.perf_counter()
     index = make_retriever("engine", keys[ret], ids[ret], users[ret], ts[ret], bm25)
