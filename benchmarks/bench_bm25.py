@@ -169,8 +169,10 @@ def main() -> None:
     env = dict(cpus=os.cpu_count(), machine=platform.machine(), python=platform.python_version())
     with open(args.out, "w") as fh:
         json.dump(dict(env=env, args=vars(args), k=10, results=results), fh, indent=1)
-    print("\n| N | engine q/s (paper) | engine q/s (rank_bm25 IDF) | rank-bm25 q/s | ratio | identical top-K "
-          "| index MB | build s | peak RSS MB |")
+    print(
+        "\n| N | engine q/s (paper) | engine q/s (rank_bm25 IDF) | rank-bm25 q/s | ratio | identical top-K "
+        "| index MB | build s | peak RSS MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(

@@ -62,7 +62,7 @@ def node_seconds(project: Path) -> list[dict[str, float]]:
     """Per call (oldest first), each node's seconds as the MLflow hook logged them (``seconds.<node>``)."""
     code = f"""
 import json, mlflow
-mlflow.set_tracking_uri("sqlite:///{project / 'mlflow.db'}")
+mlflow.set_tracking_uri("sqlite:///{project / "mlflow.db"}")
 runs = mlflow.search_runs(experiment_names=["liftrec"], output_format="list",
                           order_by=["attributes.start_time"])
 parents = [r.info.run_id for r in runs if "mlflow.parentRunId" not in r.data.tags]
@@ -145,8 +145,10 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for name, c in calls.items():
         wall, cpu = c["seconds"], c["cpu_seconds"]
-        print(f"| {name} | {wall:.1f} | {wall / first:.1%} | {cpu:.1f} | {cpu / first_cpu:.1%} "
-              f"| {len(c['ran'])} | {len(c['skipped'])} |")
+        print(
+            f"| {name} | {wall:.1f} | {wall / first:.1%} | {cpu:.1f} | {cpu / first_cpu:.1%} "
+            f"| {len(c['ran'])} | {len(c['skipped'])} |"
+        )
     for name, c in calls.items():
         timed = c.get("node_seconds", {})
         ran = ", ".join(f"{n} {timed[n]:.1f} s" if n in timed else n for n in c["ran"])

@@ -78,8 +78,9 @@ def main() -> None:
 
     card = schema.cardinalities
     pre = build_model("mask_behaviour", {"encoder": {"max_len": L}}, cardinalities=card, seed=0)
-    seq = ArrayBatches({"lo": windows["seq_lo"], "hi": windows["seq_hi"]}, 256, shuffle=True, seed=0,
-                       transform=seq_tokens)
+    seq = ArrayBatches(
+        {"lo": windows["seq_lo"], "hi": windows["seq_hi"]}, 256, shuffle=True, seed=0, transform=seq_tokens
+    )
     fit(pre, seq, TrainConfig(epochs=args.pretrain_epochs, device="cpu"), seed=0)
 
     f32 = DatastoreConfig(dtype="float32", device="cpu")
@@ -99,8 +100,13 @@ def main() -> None:
         return lift_batches(ids[split], hits[split], X, y, ds, own_split, 512, shuffle=shuffle, seed=seed)
 
     result: dict[str, object] = {
-        "rows": len(rows), "retrieval_rows": len(ret), "train": len(ids["train"]), "test": len(y_test),
-        "hist": vector_errors(ds32.hist, ds16.hist), "fut": vector_errors(ds32.fut, ds16.fut), "runs": [],
+        "rows": len(rows),
+        "retrieval_rows": len(ret),
+        "train": len(ids["train"]),
+        "test": len(y_test),
+        "hist": vector_errors(ds32.hist, ds16.hist),
+        "fut": vector_errors(ds32.fut, ds16.fut),
+        "runs": [],
     }
     for seed in args.seeds:
         run: dict[str, object] = {"seed": seed}
@@ -114,7 +120,8 @@ def main() -> None:
             if name == "float32":
                 p16 = predict(model, batches(ds16, "test", np.float16, False, seed))
                 run["float32_model_on_float16"] = {
-                    "auc": auc(y_test, p16), "max_abs_prob_diff": float(np.abs(p16 - p).max())
+                    "auc": auc(y_test, p16),
+                    "max_abs_prob_diff": float(np.abs(p16 - p).max()),
                 }
         result["runs"].append(run)  # type: ignore[union-attr]
     result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -122,14 +129,18 @@ def main() -> None:
     print(f"rows {len(rows)}  retrieval {len(ret)}  train {len(ids['train'])}  test {len(y_test)}")
     for n in ("hist", "fut"):
         e = result[n]
-        print(f"{n:5s} vectors: max |err| {e['max_abs_err']:.2e} (|x| <= {e['max_abs_value']:.2f}), "
-              f"max rel {e['max_rel_err']:.2e}, min cosine {e['min_cosine']:.7f}")
+        print(
+            f"{n:5s} vectors: max |err| {e['max_abs_err']:.2e} (|x| <= {e['max_abs_value']:.2f}), "
+            f"max rel {e['max_rel_err']:.2e}, min cosine {e['min_cosine']:.7f}"
+        )
     print("| seed | AUC f32 | AUC f16 | LogLoss f32 | LogLoss f16 | f32 model, f16 inputs: AUC, max dp |")
     print("|---|---|---|---|---|---|")
     for r in result["runs"]:  # type: ignore[union-attr]
         a, b, c = r["float32"], r["float16"], r["float32_model_on_float16"]
-        print(f"| {r['seed']} | {a['auc']:.4f} | {b['auc']:.4f} | {a['logloss']:.4f} | {b['logloss']:.4f} "
-              f"| {c['auc']:.5f}, {c['max_abs_prob_diff']:.1e} |")
+        print(
+            f"| {r['seed']} | {a['auc']:.4f} | {b['auc']:.4f} | {a['logloss']:.4f} | {b['logloss']:.4f} "
+            f"| {c['auc']:.5f}, {c['max_abs_prob_diff']:.1e} |"
+        )
     print(f"({result['seconds']} s)")
     if args.out:
         with open(args.out, "w") as f:

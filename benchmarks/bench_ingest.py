@@ -157,7 +157,6 @@ def _read(path: Path, how: str) -> object:
 
 def run_stage(stage: str, work: Path, block_size: int, read: str = "pandas") -> dict:
     """Run one stage in this process and return its measurements (called in a fresh subprocess)."""
-    import pandas as pd
     import pyarrow as pa
 
     from liftrec.recsys.schema import Schema
@@ -228,11 +227,15 @@ def main() -> None:
         "--stages", default=",".join(STAGES), help="comma-separated subset of " + ",".join(STAGES)
     )
     parser.add_argument(
-        "--src", type=Path, default=Path(__file__).resolve().parents[1] / "src",
+        "--src",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "src",
         help="source tree of the liftrec package to measure (e.g. an older checkout, for before/after)",
     )
     parser.add_argument(
-        "--read", choices=("pandas", "columns"), default="pandas",
+        "--read",
+        choices=("pandas", "columns"),
+        default="pandas",
         help="how stages read their Parquet input (pandas: as the project's catalog does)",
     )
     parser.add_argument("--tag", default="", help="suffix of the JSON file name (e.g. _before)")

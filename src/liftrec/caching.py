@@ -24,12 +24,13 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import liftrec
 from liftrec.datasets import atomic_path
@@ -55,7 +56,7 @@ def module_file(name: str) -> Path | None:
     return base.with_suffix(".py") if base.with_suffix(".py").is_file() else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _scan(path: Path, mtime_ns: int, size: int) -> tuple[str, tuple[tuple[str, bool], ...]]:
     """(sha256 of the source, imported module names with a flag 'inside a function')."""
     source = path.read_bytes()
@@ -130,7 +131,7 @@ def module_closure(start: str) -> tuple[list[str], list[str]]:
     return sorted(seen), sorted(third)
 
 
-@lru_cache(maxsize=None)
+@cache
 def package_version(top: str) -> str | None:
     """Installed version of an imported top-level package (None when unknown)."""
     try:
@@ -451,5 +452,5 @@ class NodeCache:
             "parts": parts,
             "outputs": outputs,
             "provenance": provenance,
-            "recorded": datetime.now(timezone.utc).isoformat(),
+            "recorded": datetime.now(UTC).isoformat(),
         })  # fmt: skip

@@ -1,4 +1,4 @@
-"""Project pipelines: each stage is registered with what it needs upstream, so each runs from a fresh clone."""
+"""Project pipelines: each stage is registered with its upstream needs, so each runs from a fresh clone."""
 
 from __future__ import annotations
 

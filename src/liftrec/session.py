@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,7 @@ def _log_plan(plan: CachePlan) -> None:
                 len(plan.reused), len(plan.decisions), len(plan.to_run))  # fmt: skip
 
 
-@lru_cache(maxsize=None)
+@cache
 def caching_runner_class(base: type[AbstractRunner]) -> type[AbstractRunner]:
     """``base`` with the cache in front of it (keeps ``isinstance`` checks such as ParallelRunner's)."""
     return type(f"Caching{base.__name__}", (CachingRunnerMixin, base), {"__module__": __name__})

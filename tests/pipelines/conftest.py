@@ -51,5 +51,3 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent (a user's fresh clone)")
     return SHARED_DATA
-
-

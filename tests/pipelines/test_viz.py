@@ -125,7 +125,10 @@ def test_kedro_viz_serves_every_node_dataset_layer_and_stage(project, viz_graphs
     assert viz_graph["layers"] == [layer for layer in LAYERS if layer in viz_graph["layers"]]
     assert {"intermediate", "models", "reporting"} <= set(viz_graph["layers"])
     # one tag per stage, each task tagged with exactly its stage
-    assert {t["id"] for t in viz_graph["tags"]} == {*STAGES, "experiments"}  # tags of every registered pipeline
+    assert {t["id"] for t in viz_graph["tags"]} == {
+        *STAGES,
+        "experiments",
+    }  # tags of every registered pipeline
     assert all(len(t["tags"]) == 1 and t["tags"][0] in STAGES for t in by_type["task"].values())
     assert by_type["task"]["plot_training_curves"]["tags"] == ["evaluate"]
     # the experiments pipeline: the shared stages, one namespaced template per table entry, sweeps, report

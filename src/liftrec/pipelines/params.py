@@ -18,7 +18,11 @@ def deep_merge(base: dict[str, Any] | None, override: dict[str, Any] | None) -> 
     """``base`` updated recursively with ``override`` (neither is modified)."""
     out = copy.deepcopy(base or {})
     for k, v in (override or {}).items():
-        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+        out[k] = (
+            deep_merge(out[k], v)
+            if isinstance(v, dict) and isinstance(out.get(k), dict)
+            else copy.deepcopy(v)
+        )
     return out
 
 
@@ -37,7 +41,9 @@ def task_of(dataset: str, datasets: dict[str, Any], task: str | None) -> str:
     return t
 
 
-def section(dataset: str, datasets: dict[str, Any], name: str, override: dict[str, Any] | None) -> dict[str, Any]:
+def section(
+    dataset: str, datasets: dict[str, Any], name: str, override: dict[str, Any] | None
+) -> dict[str, Any]:
     """Merge ``datasets.<dataset>.<name>`` with the top-level ``<name>`` override mapping."""
     return deep_merge(dataset_profile(dataset, datasets).get(name), override)
 
@@ -102,7 +108,9 @@ def retrieval_config(retrieval: dict[str, Any] | None):
     if not isinstance(min_future, int) or isinstance(min_future, bool) or min_future < 0:
         raise ConfigError(f"parameter 'retrieval.min_future': expected an integer >= 0, got {min_future!r}")
     if query_fields is not None and (not isinstance(query_fields, list) or not query_fields):
-        raise ConfigError(f"parameter 'retrieval.query_fields': expected a non-empty list, got {query_fields!r}")
+        raise ConfigError(
+            f"parameter 'retrieval.query_fields': expected a non-empty list, got {query_fields!r}"
+        )
     fields = tuple(query_fields) if query_fields else None
     return build(BM25Config, d, "retrieval"), engine, fields, min_future
 
@@ -135,10 +143,9 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
     from liftrec.pipelines.pretrain.nodes import pretrain_params
     from liftrec.pipelines.train.nodes import predictor_params
     from liftrec.recsys.retrieval.datastore import DatastoreConfig
+    from liftrec.recsys.training.device import resolve_device
     from liftrec.recsys.workflows.predict import PredictorStageConfig
     from liftrec.recsys.workflows.pretrain import PretrainStageConfig
-
-    from liftrec.recsys.training.device import resolve_device
 
     device = params.get("device", "auto")
     try:
@@ -169,7 +176,9 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
     from liftrec.recsys.models.registry import MODELS
 
     if predictor.model not in MODELS:
-        raise ConfigError(f"parameter 'train.model': unknown model {predictor.model!r}; known: {sorted(MODELS)}")
+        raise ConfigError(
+            f"parameter 'train.model': unknown model {predictor.model!r}; known: {sorted(MODELS)}"
+        )
 
 
 _STAGE_VALIDATORS.append(_validate_model_stages)

@@ -59,10 +59,18 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
         check(isinstance(value, bool), path, f"expected true/false, got {value!r}")
         return value
     if tp is int:
-        check(isinstance(value, int) and not isinstance(value, bool), path, f"expected an integer, got {value!r}")
+        check(
+            isinstance(value, int) and not isinstance(value, bool),
+            path,
+            f"expected an integer, got {value!r}",
+        )
         return value
     if tp is float:
-        check(isinstance(value, (int, float)) and not isinstance(value, bool), path, f"expected a number, got {value!r}")
+        check(
+            isinstance(value, (int, float)) and not isinstance(value, bool),
+            path,
+            f"expected a number, got {value!r}",
+        )
         return float(value)
     if tp is str:
         check(isinstance(value, str), path, f"expected a string, got {value!r}")

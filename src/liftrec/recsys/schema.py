@@ -88,5 +88,7 @@ def category_field(schema: Schema, wanted: str = "auto") -> str:
         return "category"
     others = [f for f in schema.item_fields if f != schema.item_field]
     if not others:
-        raise ConfigError(f"{schema.dataset} has no category-like field (no item-side field besides the item id)")
+        raise ConfigError(
+            f"{schema.dataset} has no category-like field (no item-side field besides the item id)"
+        )
     return others[0]

@@ -279,7 +279,6 @@ def test_synthetic_end_to_end_windows_do_not_leak() -> None:
     assert ((pool[LABEL] == 1) | (pool[PERIOD] == RETRIEVAL)).all()
 
 
-
 def seeded_rows(cfg: NegativeConfig) -> pd.DataFrame:
     """A rows table of 60 users with tied timestamps and a global split (seeded)."""
     rng = np.random.default_rng(0)

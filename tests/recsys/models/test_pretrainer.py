@@ -105,7 +105,9 @@ def test_next_field_objective_adds_a_cross_entropy_on_the_next_value() -> None:
     torch.manual_seed(0)
     plain = MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(mask_ratio=0.5), seed=1)
     torch.manual_seed(0)
-    aux = MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(mask_ratio=0.5, next_field=2), seed=1)
+    aux = MaskBehaviourModel(
+        SequenceEncoder(enc_cfg, card), PretrainConfig(mask_ratio=0.5, next_field=2), seed=1
+    )
     aux.load_state_dict(plain.state_dict(), strict=False)  # same encoder, head and mask stream
     extra = aux.loss(batch) - plain.loss(batch)
     assert extra.item() > 0.5  # ~log(4): an untrained softmax over the 4 codes of field 2

@@ -51,8 +51,11 @@ def _mask_behaviour() -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.T
     L = 6
     fields = _fields(g, B, L)
     labels = (fields[..., 1] % 2).long()  # learnable from the item field alone, whatever is masked
-    cfg = {"mask_ratio": 0.5, "head_hidden": 16, "encoder": {"dim": 16, "layers": 1, "heads": 2, "max_len": L,
-                                                             "dropout": 0.0}}
+    cfg = {
+        "mask_ratio": 0.5,
+        "head_hidden": 16,
+        "encoder": {"dim": 16, "layers": 1, "heads": 2, "max_len": L, "dropout": 0.0},
+    }
     return cfg, {"cardinalities": CARD, "seed": 0}, {"fields": fields, "labels": labels}
 
 

@@ -126,8 +126,14 @@ def test_pure_python_fallback_matches(how: str) -> None:
         env["LIFTREC_NO_NUMBA"] = "1"
     else:  # numba present on disk but not importable
         script = "import sys; sys.modules['numba'] = None\n" + script
-    out = subprocess.run([sys.executable, "-c", script, json.dumps(payload)], env=env, capture_output=True,
-                         text=True, check=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(payload)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     got = json.loads(out.stdout)
     assert got["numba"] is False and "numba is not importable" in out.stderr
     ref = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(k=6))

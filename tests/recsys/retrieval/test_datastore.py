@@ -9,8 +9,7 @@ import torch
 
 from liftrec.recsys.data.sequences import WindowConfig, build_windows
 from liftrec.recsys.errors import DataError
-from liftrec.recsys.models.encoder import EncoderConfig, SequenceEncoder
-from liftrec.recsys.models.encoder import LABEL_MASK
+from liftrec.recsys.models.encoder import LABEL_MASK, EncoderConfig, SequenceEncoder
 from liftrec.recsys.retrieval.datastore import (
     Datastore,
     DatastoreConfig,

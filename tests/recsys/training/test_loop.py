@@ -123,8 +123,13 @@ def test_callbacks_see_every_step_and_can_stop() -> None:
             self.ended = True
 
     rec = Recorder()
-    res = fit(tiny(), tiny_data(), TrainConfig(epochs=5, patience=5, max_batches_per_epoch=4, **CPU), seed=0,
-              callbacks=[rec])
+    res = fit(
+        tiny(),
+        tiny_data(),
+        TrainConfig(epochs=5, patience=5, max_batches_per_epoch=4, **CPU),
+        seed=0,
+        callbacks=[rec],
+    )
     assert rec.epochs == [1, 2] and rec.steps == list(range(1, 9)) and rec.ended
     assert [h["batches"] for h in res.history] == [4, 4]
 
@@ -133,8 +138,13 @@ def test_callbacks_see_every_step_and_can_stop() -> None:
 def test_resume_reproduces_uninterrupted_run(tmp_path: Path, make_model, make_data) -> None:
     cfg4 = TrainConfig(epochs=4, patience=4, **CPU)
     straight = fit(make_model(), make_data(), cfg4, seed=3, checkpoint_dir=tmp_path / "a")
-    first = fit(make_model(), make_data(), TrainConfig(epochs=2, patience=4, **CPU), seed=3,
-                checkpoint_dir=tmp_path / "b")
+    first = fit(
+        make_model(),
+        make_data(),
+        TrainConfig(epochs=2, patience=4, **CPU),
+        seed=3,
+        checkpoint_dir=tmp_path / "b",
+    )
     assert not first.resumed and len(first.history) == 2
     model = make_model()
     resumed = fit(model, make_data(), cfg4, seed=3, checkpoint_dir=tmp_path / "b")
@@ -174,13 +184,23 @@ def test_damaged_checkpoint_is_ignored(tmp_path: Path, caplog, damage: str) -> N
 def test_checkpoint_from_other_settings_or_model_is_ignored(tmp_path: Path, caplog) -> None:
     fit(tiny(), tiny_data(), TrainConfig(epochs=1, patience=2, **CPU), seed=0, checkpoint_dir=tmp_path)
     with caplog.at_level(logging.WARNING):
-        res = fit(tiny(), tiny_data(), TrainConfig(epochs=2, patience=2, device="cpu", lr=5e-3), seed=0,
-                  checkpoint_dir=tmp_path)
+        res = fit(
+            tiny(),
+            tiny_data(),
+            TrainConfig(epochs=2, patience=2, device="cpu", lr=5e-3),
+            seed=0,
+            checkpoint_dir=tmp_path,
+        )
     assert not res.resumed and "other settings" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        res = fit(mbm(), mbm_data(), TrainConfig(epochs=1, patience=2, device="cpu", lr=5e-3), seed=0,
-                  checkpoint_dir=tmp_path)
+        res = fit(
+            mbm(),
+            mbm_data(),
+            TrainConfig(epochs=1, patience=2, device="cpu", lr=5e-3),
+            seed=0,
+            checkpoint_dir=tmp_path,
+        )
     assert not res.resumed and "does not match this model" in caplog.text
 
 

@@ -20,7 +20,9 @@ def test_min_future_keeps_only_neighbours_with_a_future(tiny_stages: dict) -> No
     assert (fut_len[found] >= 3).all() and (rows[PERIOD].to_numpy()[found] == RETRIEVAL).all()
     assert (fut_len[plain["row_ids"][plain["row_ids"] >= 0]] < 3).any()  # the filter had work to do
     np.testing.assert_array_equal(got["target_ids"], plain["target_ids"])  # same targets either way
-    assert metrics["min_future"] == 3 and metrics["retrieval_rows"] == int(((fut_len >= 3) & (rows[PERIOD] == RETRIEVAL)).sum())
+    assert metrics["min_future"] == 3 and metrics["retrieval_rows"] == int(
+        ((fut_len >= 3) & (rows[PERIOD] == RETRIEVAL)).sum()
+    )
 
 
 def test_min_future_errors_name_the_parameter(tiny_stages: dict) -> None:

@@ -74,7 +74,9 @@ def test_recent_history_is_the_window_history(tiny_data: ModelData) -> None:
 
 def test_train_and_score_lift_with_k(tiny_data: ModelData) -> None:
     cfg = {"mlp": [16], "field_dim": 4}
-    package, metrics = train_model("lift", cfg, TrainConfig(epochs=2, batch_size=64, patience=1), tiny_data, 0, k=3)
+    package, metrics = train_model(
+        "lift", cfg, TrainConfig(epochs=2, batch_size=64, patience=1), tiny_data, 0, k=3
+    )
     assert package["k"] == 3 and metrics["best_epoch"] in (1, 2) and 0 <= metrics["valid_auc"] <= 1
     model = load_model(package, "cpu")
     pred = score_model(model, package, tiny_data, 128)

@@ -35,12 +35,18 @@ def ingest_interactions(
     if dataset == "synthetic":
         df, schema = generate_synthetic(build(SyntheticConfig, synthetic, "synthetic"), seed)
     else:
-        df, schema = load_raw(dataset, Path(raw_dir or f"data/01_raw/{dataset}"), build(LoaderConfig, ingest, "ingest"))
+        df, schema = load_raw(
+            dataset, Path(raw_dir or f"data/01_raw/{dataset}"), build(LoaderConfig, ingest, "ingest")
+        )
     return df, schema.to_dict()
 
 
 def split_interactions(
-    interactions: pd.DataFrame, schema: dict[str, Any], dataset: str, datasets: dict[str, Any], split: dict[str, Any]
+    interactions: pd.DataFrame,
+    schema: dict[str, Any],
+    dataset: str,
+    datasets: dict[str, Any],
+    split: dict[str, Any],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Split by global time into retrieval / train / valid / test (dataset defaults under run overrides)."""
     cfg = build(SplitConfig, section(dataset, datasets, "split", split), "split")
@@ -58,7 +64,9 @@ def add_negatives(
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Sample negatives per PROTOCOL.md and return the canonical ``rows`` table with its label balance."""
     cfg_dict = {**(negatives or {}), "task": task_of(dataset, datasets, task)}
-    rows = sample_negatives(split_rows, Schema.from_dict(schema), build(NegativeConfig, cfg_dict, "negatives"), seed)
+    rows = sample_negatives(
+        split_rows, Schema.from_dict(schema), build(NegativeConfig, cfg_dict, "negatives"), seed
+    )
     return rows, rows_metrics(rows)
 
 
@@ -83,7 +91,9 @@ def make_windows(rows: pd.DataFrame, windows: dict[str, Any]) -> tuple[dict[str,
         "pretrain_sequences": int(len(w["seq_lo"])),
         "mean_history_length": _mean_length(w["hist_lo"], w["hist_hi"]),
         # futures exist only for retrieval rows: average over the non-empty ones
-        "mean_future_length_retrieval": _mean_length(w["fut_lo"], w["fut_hi"]) * len(w["fut_lo"]) / max(n_fut, 1),
+        "mean_future_length_retrieval": _mean_length(w["fut_lo"], w["fut_hi"])
+        * len(w["fut_lo"])
+        / max(n_fut, 1),
     }
     return w, metrics
 

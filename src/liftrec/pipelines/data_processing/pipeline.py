@@ -2,7 +2,12 @@
 
 from kedro.pipeline import Pipeline, node, pipeline
 
-from liftrec.pipelines.data_processing.nodes import add_negatives, ingest_interactions, make_windows, split_interactions
+from liftrec.pipelines.data_processing.nodes import (
+    add_negatives,
+    ingest_interactions,
+    make_windows,
+    split_interactions,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -34,7 +39,9 @@ def create_pipeline(**kwargs) -> Pipeline:
                 ["rows", "negatives_metrics"],
                 name="sample_negatives",
             ),
-            node(make_windows, ["rows", "params:windows"], ["windows", "windows_metrics"], name="build_windows"),
+            node(
+                make_windows, ["rows", "params:windows"], ["windows", "windows_metrics"], name="build_windows"
+            ),
         ],
         tags="data_processing",
     )

@@ -10,7 +10,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 encode_datastore,
-                ["encoder", "rows", "windows", "schema", "params:datastore", "params:windows", "params:device"],
+                [
+                    "encoder",
+                    "rows",
+                    "windows",
+                    "schema",
+                    "params:datastore",
+                    "params:windows",
+                    "params:device",
+                ],
                 ["datastore", "target_history", "datastore_metrics"],
                 name="encode_datastore",
             )

@@ -15,8 +15,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 score_targets,
-                ["predictor", "rows", "schema", "retrieved", "datastore", "target_history", "params:train",
-                 "params:device"],
+                [
+                    "predictor",
+                    "rows",
+                    "schema",
+                    "retrieved",
+                    "datastore",
+                    "target_history",
+                    "params:train",
+                    "params:device",
+                ],
                 "predictions",
                 name="score_targets",
             ),

@@ -15,7 +15,11 @@ VARIANT_INPUTS = {
 VARIANT_MODELS = {"random_retrieval": "rim", **{a: "lift" for a in ABLATIONS}}
 SHARED = ("rows", "schema", "windows", "retrieved", "datastore", "target_history")
 # the shared stage outputs each batch group needs (rows and schema always)
-_GROUP_INPUTS = {"hist": ("windows",), "keys": ("retrieved",), "context": ("retrieved", "datastore", "target_history")}
+_GROUP_INPUTS = {
+    "hist": ("windows",),
+    "keys": ("retrieved",),
+    "context": ("retrieved", "datastore", "target_history"),
+}
 
 
 def entries() -> tuple[str, ...]:

@@ -1,4 +1,4 @@
-"""Thin nodes of the experiments pipeline (the library does the work: recsys.workflows.experiments / sweeps)."""
+"""Thin nodes of the experiments pipeline (the work is done in recsys.workflows.experiments and sweeps)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,9 @@ def encode_random_contexts(
     sch = Schema.from_dict(schema)
     length = build(WindowConfig, window_params, "windows").length
     store_cfg = build(DatastoreConfig, {"device": device, **(datastore or {})}, "datastore")
-    store, own, _ = encode_contexts(seeded_encoder(cfg.encoder, sch, seed), rows, windows, sch, length, store_cfg)
+    store, own, _ = encode_contexts(
+        seeded_encoder(cfg.encoder, sch, seed), rows, windows, sch, length, store_cfg
+    )
     return store, own
 
 
@@ -108,7 +110,9 @@ def time_inference(
     from liftrec.pipelines.params import retrieval_config
     from liftrec.recsys.workflows.inference import inference_times
 
-    cfg = experiments_config({"inference_models": models, "inference_requests": requests, "inference_batch": batch})
+    cfg = experiments_config(
+        {"inference_models": models, "inference_requests": requests, "inference_batch": batch}
+    )
     sch = Schema.from_dict(schema)
     data = ModelData(rows, sch, windows=windows, length=build(WindowConfig, window_params, "windows").length,
                      retrieved=retrieved, datastore=datastore, target_hist=target_history)  # fmt: skip
@@ -131,8 +135,8 @@ def write_experiments_report(
 
     cfg = experiments_config({"seeds": seeds, "sweep_seeds": sweep_seeds, "bootstrap": bootstrap})
     t = task_of(dataset, datasets, task)
-    runs = {k[len("runs__"):]: v for k, v in runs_and_scores.items() if k.startswith("runs__")}
-    scores = {k[len("scores__"):]: v for k, v in runs_and_scores.items() if k.startswith("scores__")}
+    runs = {k[len("runs__") :]: v for k, v in runs_and_scores.items() if k.startswith("runs__")}
+    scores = {k[len("scores__") :]: v for k, v in runs_and_scores.items() if k.startswith("scores__")}
     main = [n for n in runs if n not in ablations]
     md_main, js_main = results_table({n: runs[n] for n in main}, scores, t, n_boot=cfg.bootstrap,
                                      title=f"Models on {dataset} ({t}; test; mean ± std over seeds {list(cfg.seeds)})")  # fmt: skip
@@ -162,7 +166,9 @@ def plot_sweep(points: list[dict[str, Any]], dataset: str, datasets: dict[str, A
     from liftrec.reporting import sweep_png
 
     t = task_of(dataset, datasets, task)
-    return sweep_png(points, primary_metric(t), xlabel, f"LIFT on {dataset}: test {primary_metric(t)} vs {xlabel}")
+    return sweep_png(
+        points, primary_metric(t), xlabel, f"LIFT on {dataset}: test {primary_metric(t)} vs {xlabel}"
+    )
 
 
 def plot_inference(inference: dict[str, Any]) -> bytes:

@@ -32,6 +32,7 @@ _PARAMS = {"entry": "params:entry", "seeds": "params:experiments.seeds", "traini
            "window_params": "params:windows", "dataset": "params:dataset", "datasets": "params:datasets",
            "task": "params:task", "device": "params:device"}  # fmt: skip
 
+
 def _bound(func, name: str):
     # a partial that still carries the function's name and module (node names, caching fingerprints)
     return update_wrapper(partial(func, name), func)

@@ -10,8 +10,16 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 pretrain,
-                ["rows", "windows", "schema", "params:pretrain", "params:windows", "params:dataset",
-                 "params:seed", "params:device"],
+                [
+                    "rows",
+                    "windows",
+                    "schema",
+                    "params:pretrain",
+                    "params:windows",
+                    "params:dataset",
+                    "params:seed",
+                    "params:device",
+                ],
                 ["encoder", "pretrain_metrics"],
                 name="pretrain_encoder",
             )

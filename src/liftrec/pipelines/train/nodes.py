@@ -30,7 +30,9 @@ def train(
     """
     cfg = build(PredictorStageConfig, predictor_params(train, device), "train")
     ckpt = checkpoint_dir(dataset, "train", {"train": train}, seed)
-    return train_predictor(rows, Schema.from_dict(schema), retrieved, datastore, target_history, cfg, seed, ckpt)
+    return train_predictor(
+        rows, Schema.from_dict(schema), retrieved, datastore, target_history, cfg, seed, ckpt
+    )
 
 
 def predictor_params(train: dict[str, Any], device: str) -> dict[str, Any]:

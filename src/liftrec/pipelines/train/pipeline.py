@@ -10,8 +10,17 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             node(
                 train,
-                ["rows", "schema", "retrieved", "datastore", "target_history", "params:train", "params:dataset",
-                 "params:seed", "params:device"],
+                [
+                    "rows",
+                    "schema",
+                    "retrieved",
+                    "datastore",
+                    "target_history",
+                    "params:train",
+                    "params:dataset",
+                    "params:seed",
+                    "params:device",
+                ],
                 ["predictor", "train_metrics"],
                 name="train_predictor",
             )

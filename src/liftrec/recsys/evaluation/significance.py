@@ -181,7 +181,7 @@ def sign_flip_test(
     obs = abs(d.mean())
     tol = 1e-12 * max(1.0, float(np.abs(d).max()))  # float noise must not drop the identity pattern
     if d.size <= exact_max:
-        codes = np.arange(2 ** d.size)[:, None]  # (2^S, 1)
+        codes = np.arange(2**d.size)[:, None]  # (2^S, 1)
         signs = 1.0 - 2.0 * ((codes >> np.arange(d.size)) & 1)  # (2^S, S)
         p = float(np.mean(np.abs(signs @ d / d.size) >= obs - tol))
     else:

@@ -78,11 +78,14 @@ def significance(
     key = next((f"seed_{s}" for s in common if f"seed_{s}" in sa and f"seed_{s}" in sb), None)
     if key is not None and np.array_equal(sa["row_id"], sb["row_id"]):
         if task == "ctr":
+
             def fn(y, s, g):
                 return auc(y, s)
         else:
+
             def fn(y, s, g):
                 return topn_metrics(g, y, s)[metric]
+
         r = paired_bootstrap(fn, sa["label"], sa[key], sb[key], rng=np.random.default_rng(seed),
                              groups=sa["group_id"], n_boot=n_boot)  # fmt: skip
         out["bootstrap"] = {"seed": key, "diff": r.statistic, "p_value": r.p_value, "n_groups": r.n,

@@ -37,7 +37,9 @@ def model_inputs(model_cls: type) -> frozenset[str]:
     inputs = frozenset(getattr(model_cls, "inputs", {"x"}))
     unknown = inputs - GROUPS
     if unknown:
-        raise ConfigError(f"model {model_cls.__name__}: unknown batch groups {sorted(unknown)}; known {sorted(GROUPS)}")
+        raise ConfigError(
+            f"model {model_cls.__name__}: unknown batch groups {sorted(unknown)}; known {sorted(GROUPS)}"
+        )
     return inputs | {"x"}
 
 
@@ -50,7 +52,9 @@ def history_batch(hist_rows: np.ndarray, X: np.ndarray, y: np.ndarray) -> dict[s
         fields = np.zeros((*hist_rows.shape, X.shape[1]), np.int64)
         labels = np.zeros(hist_rows.shape, np.int64)
     else:
-        fields = np.asarray(X[safe.reshape(-1)], dtype=np.int64).reshape(*hist_rows.shape, X.shape[1])  # (B, L, M)
+        fields = np.asarray(X[safe.reshape(-1)], dtype=np.int64).reshape(
+            *hist_rows.shape, X.shape[1]
+        )  # (B, L, M)
         labels = np.asarray(y[safe.reshape(-1)], dtype=np.int64).reshape(hist_rows.shape)  # (B, L)
     fields[~valid] = 0
     labels[~valid] = 0
@@ -101,7 +105,10 @@ class ModelBatchTransform:
                 use_history=context and self.use_history, use_future=context and self.use_future,
             )  # fmt: skip
         else:
-            batch = {"x": np.asarray(self.X[ids], dtype=np.int64), "label": np.asarray(labels, dtype=np.float32)}
+            batch = {
+                "x": np.asarray(self.X[ids], dtype=np.int64),
+                "label": np.asarray(labels, dtype=np.float32),
+            }
         if "hist" in self.inputs:
             batch.update(history_batch(self.history(ids), self.X, self.y))  # type: ignore[misc]
         batch["row_id"] = ids  # (B,) kept for joining predictions

@@ -123,7 +123,10 @@ class SequenceEncoder(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         if cfg.kind == "gru":
             self.gru = nn.GRU(
-                cfg.dim, cfg.dim, num_layers=cfg.layers, batch_first=True,
+                cfg.dim,
+                cfg.dim,
+                num_layers=cfg.layers,
+                batch_first=True,
                 dropout=cfg.dropout if cfg.layers > 1 else 0.0,
             )
         else:

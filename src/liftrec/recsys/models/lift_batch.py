@@ -120,8 +120,15 @@ class LiftBatchTransform:
         if labels is None and self.y is not None:
             labels = self.y[np.asarray(part["row_id"])]
         batch = assemble_lift_batch(
-            part["row_id"], part["ret_ids"], self.X, self.datastore, y=self.y, labels=labels,
-            own_hist=part.get("own_hist"), use_history=self.use_history, use_future=self.use_future,
+            part["row_id"],
+            part["ret_ids"],
+            self.X,
+            self.datastore,
+            y=self.y,
+            labels=labels,
+            own_hist=part.get("own_hist"),
+            use_history=self.use_history,
+            use_future=self.use_future,
         )
         batch["row_id"] = np.asarray(part["row_id"], dtype=np.int64)  # (B,) kept for joining predictions
         return batch

@@ -70,7 +70,9 @@ class MaskBehaviourModel(nn.Module):
         super().__init__()
         self.encoder, self.cfg, self.seed = encoder, cfg, int(seed)
         self.head = nn.Sequential(
-            nn.Linear(encoder.out_dim, cfg.head_hidden), nn.ReLU(), nn.Dropout(encoder.cfg.dropout),
+            nn.Linear(encoder.out_dim, cfg.head_hidden),
+            nn.ReLU(),
+            nn.Dropout(encoder.cfg.dropout),
             nn.Linear(cfg.head_hidden, 1),
         )
         if cfg.next_field is not None:

@@ -100,6 +100,7 @@ def build_model(name: str, cfg: Mapping[str, Any] | object | None = None, **cont
         raise ConfigError(f"model '{name}': {e}") from None
     return builder(cfg, **context)
 
+
 # The baselines: each module registers itself at its end (``register(...)``); importing them here makes
 # the registry complete and explicit. Order = the order of the results tables.
 from liftrec.recsys.models import (  # noqa: E402, F401

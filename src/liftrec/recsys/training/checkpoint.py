@@ -20,8 +20,18 @@ logger = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = 1
-_KEYS = {"format", "epoch", "model", "optimizer", "best_state", "best_epoch", "best_score", "history",
-         "stopped", "fingerprint"}
+_KEYS = {
+    "format",
+    "epoch",
+    "model",
+    "optimizer",
+    "best_state",
+    "best_epoch",
+    "best_score",
+    "history",
+    "stopped",
+    "fingerprint",
+}
 
 
 def save_checkpoint(directory: str | Path, payload: dict[str, Any]) -> Path:

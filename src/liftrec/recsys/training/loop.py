@@ -119,8 +119,12 @@ def _try_resume(
     if ckpt is None:
         return None
     if ckpt["fingerprint"] != fp:
-        logger.warning("ignoring checkpoint in %s: trained with other settings %s (now %s)",
-                       checkpoint_dir, ckpt["fingerprint"], fp)
+        logger.warning(
+            "ignoring checkpoint in %s: trained with other settings %s (now %s)",
+            checkpoint_dir,
+            ckpt["fingerprint"],
+            fp,
+        )
         return None
     best = ckpt["best_state"]
     if not matches_model(ckpt["model"], model) or (best is not None and not matches_model(best, model)):
@@ -130,8 +134,15 @@ def _try_resume(
 
 
 def _train_epoch(
-    model: nn.Module, train: Iterable[dict[str, Tensor]], opt: torch.optim.Optimizer, params: list[Tensor],
-    cfg: TrainConfig, device: torch.device, epoch: int, step: int, callbacks: Sequence[Callback],
+    model: nn.Module,
+    train: Iterable[dict[str, Tensor]],
+    opt: torch.optim.Optimizer,
+    params: list[Tensor],
+    cfg: TrainConfig,
+    device: torch.device,
+    epoch: int,
+    step: int,
+    callbacks: Sequence[Callback],
 ) -> tuple[float, int, int, int]:
     """One pass; returns (mean train loss per sample, samples, batches, global step)."""
     model.train()
@@ -155,8 +166,10 @@ def _train_epoch(
         for cb in callbacks:
             cb.on_batch_end(step, {"epoch": epoch, "batch": i, "loss": loss.detach(), "batch_size": n})
     if batches == 0:
-        raise ValueError(f"the training data yielded no batch in epoch {epoch} "
-                         "(pass a re-iterable such as ArrayBatches, not a one-shot generator)")
+        raise ValueError(
+            f"the training data yielded no batch in epoch {epoch} "
+            "(pass a re-iterable such as ArrayBatches, not a one-shot generator)"
+        )
     train_loss = loss_sum.item() / samples
     if not math.isfinite(train_loss):
         raise FloatingPointError(f"training loss is {train_loss} in epoch {epoch}")
@@ -251,25 +264,45 @@ def fit(
             if score > best_score:  # NaN never counts as a gain
                 best_state, best_epoch, best_score = _cpu_state(model), epoch, score
             entry = {
-                "epoch": epoch, "train_loss": train_loss, "valid_score": valid_score, "seconds": seconds,
-                "eval_seconds": time.perf_counter() - t1, "samples": samples,
-                "samples_per_s": samples / max(seconds, 1e-9), "batches": batches,
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_score": valid_score,
+                "seconds": seconds,
+                "eval_seconds": time.perf_counter() - t1,
+                "samples": samples,
+                "samples_per_s": samples / max(seconds, 1e-9),
+                "batches": batches,
             }
             history.append(entry)
             logger.info(
-                "epoch %d/%d train_loss=%.5f valid=%s best=%.5f@%d %.1fs %.0f samples/s", epoch, cfg.epochs,
-                train_loss, "-" if valid_score is None else f"{valid_score:.5f}", best_score, best_epoch,
-                seconds, entry["samples_per_s"],
+                "epoch %d/%d train_loss=%.5f valid=%s best=%.5f@%d %.1fs %.0f samples/s",
+                epoch,
+                cfg.epochs,
+                train_loss,
+                "-" if valid_score is None else f"{valid_score:.5f}",
+                best_score,
+                best_epoch,
+                seconds,
+                entry["samples_per_s"],
             )
             logs = {**entry, "best_epoch": best_epoch, "best_score": best_score}
             stopped = any([bool(cb.on_epoch_end(epoch, logs)) for cb in cbs])  # every callback sees the epoch
             if checkpoint_dir is not None:
-                save_checkpoint(checkpoint_dir, {
-                    "format": FORMAT, "epoch": epoch, "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "best_state": best_state, "best_epoch": best_epoch, "best_score": best_score,
-                    "history": history, "stopped": stopped, "fingerprint": fp,
-                })
+                save_checkpoint(
+                    checkpoint_dir,
+                    {
+                        "format": FORMAT,
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "best_state": best_state,
+                        "best_epoch": best_epoch,
+                        "best_score": best_score,
+                        "history": history,
+                        "stopped": stopped,
+                        "fingerprint": fp,
+                    },
+                )
 
     if best_state is None:  # no finite score at all (or nothing left to train): keep the current state
         best_state = _cpu_state(model)
@@ -277,5 +310,10 @@ def fit(
     model.eval()
     for cb in cbs:
         cb.on_train_end({"best_epoch": best_epoch, "best_score": best_score, "stopped": stopped})
-    return FitResult(state_dict=best_state, history=history, best_epoch=best_epoch, best_score=best_score,
-                     resumed=ckpt is not None)
+    return FitResult(
+        state_dict=best_state,
+        history=history,
+        best_epoch=best_epoch,
+        best_score=best_score,
+        resumed=ckpt is not None,
+    )

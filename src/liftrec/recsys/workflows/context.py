@@ -19,7 +19,12 @@ logger = logging.getLogger(__name__)
 
 
 def encode_contexts(
-    encoder, rows: pd.DataFrame, windows: dict[str, np.ndarray], schema: Schema, length: int, cfg: DatastoreConfig
+    encoder,
+    rows: pd.DataFrame,
+    windows: dict[str, np.ndarray],
+    schema: Schema,
+    length: int,
+    cfg: DatastoreConfig,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
     """Encode every retrieval row's history and future, and every target's own history, once.
 
@@ -35,11 +40,17 @@ def encode_contexts(
     n = len(store.row_ids) * 2 + len(targets)
     metrics = {"retrieval_rows": len(store.row_ids), "targets": len(targets), "seconds": seconds,
                "windows_per_s": n / max(seconds, 1e-9), "dtype": cfg.dtype}  # fmt: skip
-    datastore = {"row_ids": np.asarray(store.row_ids), "hist": np.asarray(store.hist), "fut": np.asarray(store.fut)}
+    datastore = {
+        "row_ids": np.asarray(store.row_ids),
+        "hist": np.asarray(store.hist),
+        "fut": np.asarray(store.fut),
+    }
     return datastore, {"row_ids": targets, "hist": own}, metrics
 
 
-def indexed_rows(rows: pd.DataFrame, windows: dict[str, np.ndarray] | None, min_future: int = 0) -> np.ndarray:
+def indexed_rows(
+    rows: pd.DataFrame, windows: dict[str, np.ndarray] | None, min_future: int = 0
+) -> np.ndarray:
     """(N,) bool: the rows BM25 may return, i.e. retrieval-period rows with a future of >= ``min_future``.
 
     Raises:
@@ -88,12 +99,19 @@ def retrieve_for_targets(
     fields = tuple(query_fields or schema.query_fields)
     missing = [f for f in fields if f not in schema.fields]
     if missing:
-        raise ConfigError(f"parameter 'retrieval.query_fields': {missing} not in the dataset's fields {list(schema.fields)}")
+        raise ConfigError(
+            f"parameter 'retrieval.query_fields': {missing} not in the dataset's fields {list(schema.fields)}"
+        )
     period = rows[PERIOD].to_numpy()
     ret = indexed_rows(rows, windows, min_future)
     n_ret = int(ret.sum())
-    check(cfg.k <= n_ret, "retrieval.k", f"K = {cfg.k} exceeds the retrieval set ({n_ret} rows"
-          + (f" with a future of >= {min_future}" if min_future else "") + ")")
+    check(
+        cfg.k <= n_ret,
+        "retrieval.k",
+        f"K = {cfg.k} exceeds the retrieval set ({n_ret} rows"
+        + (f" with a future of >= {min_future}" if min_future else "")
+        + ")",
+    )
     keys = rows[list(fields)].to_numpy(np.int64)
     ids, users, ts = (rows[c].to_numpy(np.int64) for c in (ROW_ID, USER_ID, TS))
     t0 = time.perf_counter()

@@ -50,7 +50,11 @@ class EntryConfig:
     def __post_init__(self) -> None:
         known = sorted(MODELS) + sorted(TREE_MODELS)
         check(self.model in known, "model", f"unknown model '{self.model}'; known models: {known}")
-        check(all(t in ("ctr", "topn") for t in self.tasks), "tasks", f"must be ctr / topn, got {list(self.tasks)}")
+        check(
+            all(t in ("ctr", "topn") for t in self.tasks),
+            "tasks",
+            f"must be ctr / topn, got {list(self.tasks)}",
+        )
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,9 @@ class ExperimentsConfig:
     """
 
     seeds: tuple[int, ...] = (0, 1, 2)
-    training: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=8, weight_decay=1e-4, patience=2))
+    training: TrainConfig = field(
+        default_factory=lambda: TrainConfig(epochs=8, weight_decay=1e-4, patience=2)
+    )
     sweep_seeds: tuple[int, ...] = (0,)
     k_values: tuple[int, ...] = (1, 5, 10, 20)
     mask_ratios: tuple[float, ...] = (0.2, 0.4, 0.6, 0.8)
@@ -90,7 +96,9 @@ class ExperimentsConfig:
         check(all(k >= 1 for k in self.k_values), "k_values", f"must be >= 1, got {list(self.k_values)}")
         check(all(0 < r < 1 for r in self.mask_ratios), "mask_ratios", "each must be in (0, 1)")
         check(all(n >= 1 for n in self.lengths), "lengths", f"must be >= 1, got {list(self.lengths)}")
-        check(self.inference_requests >= 1 and self.inference_batch >= 1, "inference_requests", "must be >= 1")
+        check(
+            self.inference_requests >= 1 and self.inference_batch >= 1, "inference_requests", "must be >= 1"
+        )
         check(self.bootstrap >= 100, "bootstrap", f"must be >= 100, got {self.bootstrap}")
 
 

@@ -37,8 +37,12 @@ def selected_history(mode: str, cfg: Any, data: Any) -> HistoryFn:
             try:
                 name = category_field(schema, "auto")
             except ConfigError as e:
-                raise ConfigError(f"parameter 'category_field': '{cfg.category_field}' is not a field and {e}") from None
-            logger.info("SIM: no field '%s' in %s, searching by '%s'", cfg.category_field, schema.dataset, name)
+                raise ConfigError(
+                    f"parameter 'category_field': '{cfg.category_field}' is not a field and {e}"
+                ) from None
+            logger.info(
+                "SIM: no field '%s' in %s, searching by '%s'", cfg.category_field, schema.dataset, name
+            )
         idx = fields.index(name)
         return make_history_fn(data.X, users, dict(data.windows), mode="category", field_index=idx, **common)
     if mode == "bm25":

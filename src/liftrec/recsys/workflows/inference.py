@@ -24,7 +24,7 @@ import torch
 from liftrec.recsys.models.batch import model_inputs
 from liftrec.recsys.models.registry import MODELS, build_model
 from liftrec.recsys.retrieval.bm25 import BM25Config, make_retriever
-from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TEST, TS, USER_ID
+from liftrec.recsys.schema import ROW_ID, TEST, TS, USER_ID
 from liftrec.recsys.training.device import move_batch, resolve_device
 from liftrec.recsys.workflows.context import indexed_rows
 from liftrec.recsys.workflows.models import ModelData, Targets, batches_for, model_config, select_targets
@@ -79,7 +79,11 @@ def inference_times(
     dev = resolve_device(device)
     t = select_targets(data, (TEST,))
     n = min(requests, len(t.row_ids))
-    t = Targets(t.row_ids[:n], None if t.ret_ids is None else t.ret_ids[:n], None if t.own_hist is None else t.own_hist[:n])
+    t = Targets(
+        t.row_ids[:n],
+        None if t.ret_ids is None else t.ret_ids[:n],
+        None if t.own_hist is None else t.own_hist[:n],
+    )
     rows = data.rows
     fields = list(data.schema.fields)
     keys = rows[list(query_fields)].to_numpy(np.int64)
@@ -91,7 +95,9 @@ def inference_times(
     K = t.ret_ids.shape[1] if t.ret_ids is not None else bm25.k
 
     def search(target_ids: np.ndarray) -> np.ndarray:
-        return index.search(keys[target_ids], query_users=users[target_ids], max_ts=ts[target_ids], k=K).row_ids
+        return index.search(
+            keys[target_ids], query_users=users[target_ids], max_ts=ts[target_ids], k=K
+        ).row_ids
 
     out: dict[str, Any] = {"requests": n, "batch": batch, "index_seconds": index_seconds, "device": str(dev),
                            "fields": fields, "models": {}}  # fmt: skip

@@ -108,7 +108,9 @@ def select_targets(data: ModelData, periods: tuple[int, ...], k: int | None = No
         hist_ids = np.asarray(data.target_hist["row_ids"])
         pos = np.searchsorted(hist_ids, tid[keep])
         if not np.array_equal(hist_ids[np.minimum(pos, len(hist_ids) - 1)], tid[keep]):
-            raise DataError("retrieval results and target histories cover different targets: rerun the datastore stage")
+            raise DataError(
+                "retrieval results and target histories cover different targets: rerun the datastore stage"
+            )
         own = np.asarray(data.target_hist["hist"])[pos]
     return Targets(tid[keep], ret, own)
 
@@ -137,7 +139,9 @@ def history_for(model_cls: type, cfg: Any, data: ModelData) -> HistoryFn | None:
     return selected_history(mode, cfg, data)
 
 
-def batches_for(name: str, cfg: Any, data: ModelData, t: Targets, batch_size: int, *, shuffle: bool, seed: int):
+def batches_for(
+    name: str, cfg: Any, data: ModelData, t: Targets, batch_size: int, *, shuffle: bool, seed: int
+):
     """The lazily built batches of model ``name`` over targets ``t``."""
     cls = MODELS[name]
     return model_batches(

@@ -81,7 +81,9 @@ class WindowTokens:
         return {"fields": fields, "labels": labels}
 
 
-def encoder_package(encoder: SequenceEncoder, cfg: EncoderConfig, schema: Schema, pretrained: bool) -> dict[str, Any]:
+def encoder_package(
+    encoder: SequenceEncoder, cfg: EncoderConfig, schema: Schema, pretrained: bool
+) -> dict[str, Any]:
     """What the catalog stores: the state dict plus what rebuilds the module."""
     return {
         "state_dict": {k: v.detach().cpu() for k, v in encoder.state_dict().items()},
@@ -142,13 +144,19 @@ def pretrain_encoder(
     users = rows[USER_ID].to_numpy()[np.asarray(pool)[lo]]
     uniq = np.unique(users)
     rng = np.random.default_rng(seed)
-    held = np.isin(users, rng.choice(uniq, max(1, int(round(cfg.holdout_fraction * len(uniq)))), replace=False))
+    held = np.isin(
+        users, rng.choice(uniq, max(1, int(round(cfg.holdout_fraction * len(uniq)))), replace=False)
+    )
     if held.all() or not held.any():
         raise ValueError(f"pretraining needs subsequences of at least 2 users, got {len(uniq)}")
     tokens = WindowTokens(X, y, pool, length)
     tc = cfg.training
-    train = ArrayBatches({"lo": lo[~held], "hi": hi[~held]}, tc.batch_size, shuffle=True, seed=seed, transform=tokens)
-    valid = ArrayBatches({"lo": lo[held], "hi": hi[held]}, 4 * tc.batch_size, shuffle=False, seed=seed, transform=tokens)
+    train = ArrayBatches(
+        {"lo": lo[~held], "hi": hi[~held]}, tc.batch_size, shuffle=True, seed=seed, transform=tokens
+    )
+    valid = ArrayBatches(
+        {"lo": lo[held], "hi": hi[held]}, 4 * tc.batch_size, shuffle=False, seed=seed, transform=tokens
+    )
     model = MaskBehaviourModel(encoder, cfg.model_config(schema), seed=seed)
 
     def masked_auc(m: torch.nn.Module) -> float:

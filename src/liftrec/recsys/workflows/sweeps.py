@@ -49,7 +49,9 @@ class SweepInputs:
     seed: int  # the run's seed: pretraining and data
 
 
-def _evaluate_lift(data: ModelData, s: SweepInputs, cfg: ExperimentsConfig, k: int | None = None) -> dict[str, Any]:
+def _evaluate_lift(
+    data: ModelData, s: SweepInputs, cfg: ExperimentsConfig, k: int | None = None
+) -> dict[str, Any]:
     """LIFT trained and tested on ``data`` for each sweep seed: per-seed test / valid metrics."""
     out: dict[str, Any] = {}
     p = s.predictor
@@ -63,7 +65,9 @@ def _evaluate_lift(data: ModelData, s: SweepInputs, cfg: ExperimentsConfig, k: i
 
 def _contexts(s: SweepInputs, pretrain: PretrainStageConfig, windows: Mapping[str, np.ndarray], length: int):
     package, pm = pretrain_encoder(s.rows, dict(windows), s.schema, pretrain, length, s.seed)
-    store, own, _ = encode_contexts(load_encoder(package), s.rows, dict(windows), s.schema, length, s.store_cfg)
+    store, own, _ = encode_contexts(
+        load_encoder(package), s.rows, dict(windows), s.schema, length, s.store_cfg
+    )
     return store, own, pm
 
 
@@ -90,13 +94,18 @@ def encoder_table(s: SweepInputs, cfg: ExperimentsConfig) -> list[dict[str, Any]
         for enabled in (True, False):
             enc = dataclasses.replace(s.pretrain.encoder, kind=kind)
             pre = dataclasses.replace(s.pretrain, encoder=enc, enabled=enabled)
-            points.append({"encoder": kind, "pretrained": enabled, **_point(s, cfg, pre, f"{kind}/{enabled}")})
+            points.append(
+                {"encoder": kind, "pretrained": enabled, **_point(s, cfg, pre, f"{kind}/{enabled}")}
+            )
     return points
 
 
 def mask_ratio_curve(s: SweepInputs, cfg: ExperimentsConfig) -> list[dict[str, Any]]:
     """Figure 4: test metrics against the pretraining mask ratio r."""
-    return [_point(s, cfg, dataclasses.replace(s.pretrain, mask_ratio=float(r)), float(r)) for r in cfg.mask_ratios]
+    return [
+        _point(s, cfg, dataclasses.replace(s.pretrain, mask_ratio=float(r)), float(r))
+        for r in cfg.mask_ratios
+    ]
 
 
 def k_curve(s: SweepInputs, cfg: ExperimentsConfig) -> list[dict[str, Any]]:
