@@ -129,7 +129,7 @@ def main() -> None:
         if args.cache_false:
             calls["cache=false"] = kedro_run(scratch, args.env, "cache=false")
         plan = plan_seconds(scratch, args.env, {"train": {"training": {"lr": args.lr}}})
-        for call, seconds in zip(calls.values(), node_seconds(scratch)):
+        for call, seconds in zip(calls.values(), node_seconds(scratch), strict=False):
             call["node_seconds"] = seconds
     finally:
         if not args.keep:

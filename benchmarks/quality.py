@@ -131,8 +131,8 @@ def run_seed(params: dict[str, Any], args: argparse.Namespace, seed: int, task: 
     min_future = r.pop("min_future", 0)
     fields = tuple(query_fields) if query_fields else None
     bm25 = from_dict(BM25Config, r, "retrieval")
-    retrieved, _ = retrieve_for_targets(rows, schema, bm25, engine=engine, query_fields=fields, windows=windows,
-                                        min_future=min_future)  # fmt: skip
+    retrieved, _ = retrieve_for_targets(rows, schema, bm25, engine=engine, query_fields=fields,
+                                        windows=windows, min_future=min_future)  # fmt: skip
     contexts: dict[bool, tuple] = {}
     out: dict[str, Any] = {"seed": seed, "rows": len(rows)}
     for name in args.variants:

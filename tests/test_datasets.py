@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from kedro.io import DatasetError
 
 from liftrec.datasets import (
     ArrayDictDataset,
@@ -40,7 +41,7 @@ def test_round_trips(tmp_path):
 def test_failed_parquet_save_keeps_the_old_file(tmp_path):
     ds = AtomicParquetDataset(str(tmp_path / "t.parquet"))
     ds.save(pd.DataFrame({"a": [1]}))
-    with pytest.raises(Exception):
+    with pytest.raises(DatasetError):  # Kedro wraps the save's own error
         ds.save(pd.DataFrame({"a": [object()]}))  # pyarrow cannot serialise this: fails mid-save
     pd.testing.assert_frame_equal(ds.load(), pd.DataFrame({"a": [1]}))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
@@ -54,7 +55,7 @@ def test_failed_array_dict_save_keeps_the_whole_old_directory(tmp_path):
         def __array__(self, *a, **k):
             raise RuntimeError("crash while writing the second array")
 
-    with pytest.raises(Exception):
+    with pytest.raises(DatasetError, match="crash while writing the second array"):
         ds.save({"a": np.zeros(5), "b": Boom()})
     loaded = ds.load()
     assert loaded["a"].tolist() == [0, 1, 2] and loaded["b"].tolist() == [1.0, 1.0]

@@ -156,7 +156,8 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
     length = (params.get("windows") or {}).get("length", 20)
     if pre.encoder.max_len < length:
         raise ConfigError(
-            f"parameter 'pretrain.encoder.max_len': {pre.encoder.max_len} is shorter than windows.length = {length}"
+            f"parameter 'pretrain.encoder.max_len': {pre.encoder.max_len} is shorter than "
+            f"windows.length = {length}"
         )
     build(DatastoreConfig, {"device": device, **(params.get("datastore") or {})}, "datastore")
     _, _, query_fields, _ = retrieval_config(params.get("retrieval"))
@@ -169,8 +170,8 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
         missing = [f for f in query_fields if f not in known]
         if missing:
             raise ConfigError(
-                f"parameter 'retrieval.query_fields': {missing} not among the fields of {params.get('dataset')}: "
-                f"{list(known)}"
+                f"parameter 'retrieval.query_fields': {missing} not among the fields of "
+                f"{params.get('dataset')}: {list(known)}"
             )
     predictor = build(PredictorStageConfig, predictor_params(params.get("train") or {}, device), "train")
     from liftrec.recsys.models.registry import MODELS

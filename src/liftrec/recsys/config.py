@@ -107,7 +107,8 @@ def from_dict(cls: type[T], d: dict[str, Any] | None, path: str = "") -> T:
     unknown = sorted(set(d) - names)
     if unknown:
         raise ConfigError(
-            f"unknown parameter '{prefix}{unknown[0]}'; known keys under '{path or '<root>'}': {sorted(names)}"
+            f"unknown parameter '{prefix}{unknown[0]}'; "
+            f"known keys under '{path or '<root>'}': {sorted(names)}"
         )
     kwargs = {}
     for f in dataclasses.fields(cls):

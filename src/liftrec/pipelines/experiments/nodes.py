@@ -102,9 +102,10 @@ def run_sweep(
 
 
 def time_inference(
-    rows: pd.DataFrame, schema: dict[str, Any], windows: dict[str, np.ndarray], retrieved: dict[str, np.ndarray],
-    datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray], models: list[str], requests: int,
-    batch: int, window_params: dict[str, Any], retrieval: dict[str, Any], device: str,
+    rows: pd.DataFrame, schema: dict[str, Any], windows: dict[str, np.ndarray],
+    retrieved: dict[str, np.ndarray], datastore: dict[str, np.ndarray], target_history: dict[str, np.ndarray],
+    models: list[str], requests: int, batch: int, window_params: dict[str, Any], retrieval: dict[str, Any],
+    device: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Figure 5: ms per 1,000 requests for LIFT, RIM and BERT4Rec, retrieval online vs precomputed."""
     from liftrec.pipelines.params import retrieval_config
@@ -123,9 +124,9 @@ def time_inference(
 
 
 def write_experiments_report(
-    dataset: str, datasets: dict[str, Any], task: str | None, seeds: list[int], sweep_seeds: list[int], bootstrap: int,
-    sweeps: dict[str, list[dict[str, Any]]], inference: dict[str, Any], *, ablations: list[str],
-    **runs_and_scores: Any,
+    dataset: str, datasets: dict[str, Any], task: str | None, seeds: list[int], sweep_seeds: list[int],
+    bootstrap: int, sweeps: dict[str, list[dict[str, Any]]], inference: dict[str, Any], *,
+    ablations: list[str], **runs_and_scores: Any,
 ) -> tuple[str, dict[str, Any]]:  # fmt: skip
     """Tables 2/3 (models), 4 (encoders), 5 (contexts), the sweeps and inference time, as Markdown + JSON.
 
@@ -138,12 +139,15 @@ def write_experiments_report(
     runs = {k[len("runs__") :]: v for k, v in runs_and_scores.items() if k.startswith("runs__")}
     scores = {k[len("scores__") :]: v for k, v in runs_and_scores.items() if k.startswith("scores__")}
     main = [n for n in runs if n not in ablations]
-    md_main, js_main = results_table({n: runs[n] for n in main}, scores, t, n_boot=cfg.bootstrap,
-                                     title=f"Models on {dataset} ({t}; test; mean ± std over seeds {list(cfg.seeds)})")  # fmt: skip
+    md_main, js_main = results_table(
+        {n: runs[n] for n in main}, scores, t, n_boot=cfg.bootstrap,
+        title=f"Models on {dataset} ({t}; test; mean ± std over seeds {list(cfg.seeds)})",
+    )  # fmt: skip
     ctx = ["lift", *[n for n in ablations if n in runs]]
     md_ctx, js_ctx = results_table({n: runs[n] for n in ctx if n in runs}, scores, t, n_boot=cfg.bootstrap,
                                    title="LIFT ablations: contexts and pretraining")  # fmt: skip
-    labels = {"encoders": ("encoder", "Encoders, pretrained or not"), "mask_ratio": ("mask ratio r", "Mask ratio"),
+    labels = {"encoders": ("encoder", "Encoders, pretrained or not"),
+              "mask_ratio": ("mask ratio r", "Mask ratio"),
               "k": ("K", "Retrieved rows K"), "length": ("L", "Window length L")}  # fmt: skip
     parts = [f"# Experiments on {dataset}", "", md_main, md_ctx]
     parts += [sweep_table(sweeps[s], t, labels[s][0], f"{labels[s][1]} (sweep seeds {list(cfg.sweep_seeds)})")

@@ -28,8 +28,9 @@ from liftrec.pipelines.experiments.nodes import (
 )
 
 SWEEPS = {"encoders": "encoder", "mask_ratio": "mask ratio r", "k": "K", "length": "L"}
-_PARAMS = {"entry": "params:entry", "seeds": "params:experiments.seeds", "training": "params:experiments.training",
-           "window_params": "params:windows", "dataset": "params:dataset", "datasets": "params:datasets",
+_PARAMS = {"entry": "params:entry", "seeds": "params:experiments.seeds",
+           "training": "params:experiments.training", "window_params": "params:windows",
+           "dataset": "params:dataset", "datasets": "params:datasets",
            "task": "params:task", "device": "params:device"}  # fmt: skip
 
 
@@ -56,21 +57,22 @@ def create_pipeline(**kwargs) -> Pipeline:
              ["datastore_random", "target_history_random"], name="encode_random_contexts"),
         node(retrieve_random_rows, ["rows", "params:retrieval", "params:seed"], "retrieved_random",
              name="retrieve_random_rows"),
-        node(time_inference, [*SHARED, "params:experiments.inference_models", "params:experiments.inference_requests",
-                              "params:experiments.inference_batch", "params:windows", "params:retrieval",
-                              "params:device"],
+        node(time_inference, [*SHARED, "params:experiments.inference_models",
+                              "params:experiments.inference_requests", "params:experiments.inference_batch",
+                              "params:windows", "params:retrieval", "params:device"],
              "inference_times", name="time_inference"),
         node(plot_inference, "inference_times", "inference_plot", name="plot_inference"),
     ])  # fmt: skip
     sweeps = pipeline([
         node(_bound(run_sweep, s), [*SHARED, "params:experiments.sweep_seeds",
-                                    f"params:experiments.{SWEEP_VALUES[s]}", "params:windows", "params:pretrain",
-                                    "params:datastore", "params:train", "params:dataset", "params:datasets",
-                                    "params:task", "params:seed", "params:device"],
+                                    f"params:experiments.{SWEEP_VALUES[s]}", "params:windows",
+                                    "params:pretrain", "params:datastore", "params:train", "params:dataset",
+                                    "params:datasets", "params:task", "params:seed", "params:device"],
              f"sweep_{s}", name=f"run_{s}_sweep")
         for s in SWEEPS
     ] + [
-        node(update_wrapper(partial(plot_sweep, xlabel=label), plot_sweep), [f"sweep_{s}", "params:dataset", "params:datasets", "params:task"],
+        node(update_wrapper(partial(plot_sweep, xlabel=label), plot_sweep),
+             [f"sweep_{s}", "params:dataset", "params:datasets", "params:task"],
              f"sweep_{s}_plot", name=f"plot_{s}_sweep")
         for s, label in SWEEPS.items() if s != "encoders"
     ])  # fmt: skip
@@ -91,7 +93,8 @@ def create_pipeline(**kwargs) -> Pipeline:
 def _report(report_inputs: dict[str, str]) -> Pipeline:
     return pipeline([
         node(collect_sweeps, {s: f"sweep_{s}" for s in SWEEPS}, "experiment_sweeps", name="collect_sweeps"),
-        node(update_wrapper(partial(write_experiments_report, ablations=list(ABLATIONS)), write_experiments_report),
+        node(update_wrapper(partial(write_experiments_report, ablations=list(ABLATIONS)),
+                            write_experiments_report),
              report_inputs, ["experiments_report", "experiments_tables"],
              name="write_experiments_report"),
     ])  # fmt: skip

@@ -269,7 +269,10 @@ def sample_negatives(
         logger.warning(
             "negatives: %d negatives still show their positive's item (too few distinct items)", left
         )
-    del owner, own, hist_tuple, pos_tuple, retrieval
+    # Free the big arrays before assembling. The closures above read owner, hist_tuple and pos_tuple:
+    # those are rebound, not deleted, as ruff reports a del'd closure variable as undefined (F821).
+    del own, retrieval
+    owner = hist_tuple = pos_tuple = None
     out = _assemble(df, schema, tuples, neg, k, period, user, keep, rng, chunk_rows)
     logger.info("negatives (%s): %d positives -> %d rows", cfg.task, n, len(out))
     return out

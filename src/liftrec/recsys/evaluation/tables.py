@@ -43,7 +43,8 @@ def summarise(runs: Mapping[str, Mapping[str, Any]], task: str, period: str = "t
         row = {}
         for m in metric_names(task):
             vals = [float(run["seeds"][s][period][m]) for s in seeds]
-            row[m] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+            row[m] = {"mean": float(np.mean(vals)),
+                      "std": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
                       "seeds": dict(zip(seeds, vals, strict=True))}  # fmt: skip
         out[name] = row
     return out
@@ -153,7 +154,8 @@ def results_table(
                          f"p = {t['p_value']:.3g}.")  # fmt: skip
         if "bootstrap" in sig:
             b = sig["bootstrap"]
-            lines.append(f"Paired bootstrap over {b['n_groups']} test groups ({b['seed']}, {n_boot} resamples): "
+            lines.append(f"Paired bootstrap over {b['n_groups']} test groups "
+                         f"({b['seed']}, {n_boot} resamples): "
                          f"{b['diff']:+.4f}, 95 % CI [{b['ci'][0]:+.4f}, {b['ci'][1]:+.4f}], "
                          f"p = {b['p_value']:.3g}.")  # fmt: skip
     lines.append("")
@@ -184,9 +186,11 @@ def sweep_table(points: Sequence[Mapping[str, Any]], task: str, parameter: str, 
 def inference_table(timings: Mapping[str, Any]) -> str:
     """Markdown: milliseconds per 1,000 requests, retrieval precomputed vs online."""
     lines = ["## Inference time (ms per 1,000 requests)", "",
-             f"{timings.get('requests')} test requests, batch {timings.get('batch')}, device {timings.get('device')}; "
+             f"{timings.get('requests')} test requests, batch {timings.get('batch')}, "
+             f"device {timings.get('device')}; "
              f"BM25 index built once in {timings.get('index_seconds', 0):.2f} s (not counted).", "",
-             "| model | retrieval precomputed | retrieval online | online / precomputed |", "|---|---|---|---|"]  # fmt: skip
+             "| model | retrieval precomputed | retrieval online | online / precomputed |",
+             "|---|---|---|---|"]  # fmt: skip
     for name, t in timings.get("models", {}).items():
         pre, on = t["precomputed_ms_per_1k"], t.get("online_ms_per_1k")
         ratio = f"{on / pre:.2f}x" if on is not None and pre > 0 else "—"

@@ -100,8 +100,8 @@ class ModelBatchTransform:
         if self.inputs & {"keys", "context"}:
             context = "context" in self.inputs
             batch = assemble_lift_batch(
-                ids, part["ret_ids"], self.X, self.datastore if context else _NO_STORE, y=self.y, labels=labels,
-                own_hist=part.get("own_hist") if context else None,
+                ids, part["ret_ids"], self.X, self.datastore if context else _NO_STORE,
+                y=self.y, labels=labels, own_hist=part.get("own_hist") if context else None,
                 use_history=context and self.use_history, use_future=context and self.use_future,
             )  # fmt: skip
         else:

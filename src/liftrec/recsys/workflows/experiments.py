@@ -133,8 +133,9 @@ def _run_torch(
     package, m = train_model(entry.model, entry.params, training, data, seed)
     t0 = time.perf_counter()
     pred = score_model(load_model(package, training.device), package, data, 4 * training.batch_size)
-    return pred, {"train_seconds": m["seconds"], "best_epoch": m["best_epoch"], "valid_auc_fit": m["valid_auc"],
-                  "score_seconds": time.perf_counter() - t0, "samples_per_s": m["samples_per_s"]}  # fmt: skip
+    return pred, {"train_seconds": m["seconds"], "best_epoch": m["best_epoch"],
+                  "valid_auc_fit": m["valid_auc"], "score_seconds": time.perf_counter() - t0,
+                  "samples_per_s": m["samples_per_s"]}  # fmt: skip
 
 
 def run_entry(
@@ -154,8 +155,8 @@ def run_entry(
         The runs ({"name", "model", "skipped", "seeds": {seed: metrics}}) and the test scores
         ({"row_id", "label", "group_id", "seed_<s>": scores}) for significance tests.
     """
-    runs: dict[str, Any] = {"name": name, "model": entry.model, "task": task, "skipped": task not in entry.tasks,
-                            "seeds": {}}  # fmt: skip
+    runs: dict[str, Any] = {"name": name, "model": entry.model, "task": task,
+                            "skipped": task not in entry.tasks, "seeds": {}}  # fmt: skip
     scores: dict[str, np.ndarray] = {}
     if runs["skipped"]:
         logger.info("experiments: %s skipped (not in the %s table)", name, task)

@@ -38,7 +38,8 @@ def _time(model: torch.nn.Module, name: str, cfg: Any, data: ModelData, t: Targe
     start = time.perf_counter()
     with torch.inference_mode():
         for lo in range(0, len(t.row_ids), batch):
-            part = Targets(t.row_ids[lo : lo + batch], None if t.ret_ids is None else t.ret_ids[lo : lo + batch],
+            part = Targets(t.row_ids[lo : lo + batch],
+                           None if t.ret_ids is None else t.ret_ids[lo : lo + batch],
                            None if t.own_hist is None else t.own_hist[lo : lo + batch])  # fmt: skip
             if search is not None:
                 part.ret_ids = search(part.row_ids)

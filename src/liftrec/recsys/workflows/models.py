@@ -145,8 +145,8 @@ def batches_for(
     """The lazily built batches of model ``name`` over targets ``t``."""
     cls = MODELS[name]
     return model_batches(
-        model_inputs(cls), t.row_ids, data.X, data.y, batch_size, shuffle=shuffle, seed=seed, ret_ids=t.ret_ids,
-        own_hist=t.own_hist, history=history_for(cls, cfg, data), datastore=data.store,
+        model_inputs(cls), t.row_ids, data.X, data.y, batch_size, shuffle=shuffle, seed=seed,
+        ret_ids=t.ret_ids, own_hist=t.own_hist, history=history_for(cls, cfg, data), datastore=data.store,
         use_history=getattr(cfg, "use_history", True), use_future=getattr(cfg, "use_future", True),
     )  # fmt: skip
 
@@ -214,8 +214,8 @@ def train_model(
                "context": {**context, "cardinalities": list(context["cardinalities"])},
                "state_dict": result.state_dict}  # fmt: skip
     metrics = {
-        "train_targets": len(train.row_ids), "valid_targets": len(valid.row_ids), "best_epoch": result.best_epoch,
-        "valid_auc": result.best_score, "seconds": time.perf_counter() - t0,
+        "train_targets": len(train.row_ids), "valid_targets": len(valid.row_ids),
+        "best_epoch": result.best_epoch, "valid_auc": result.best_score, "seconds": time.perf_counter() - t0,
         "samples_per_s": float(np.mean([h.get("samples_per_s", 0.0) for h in result.history])),
         "curve.train_loss": [h.get("train_loss") for h in result.history],
         "curve.valid_auc": [h.get("valid_score") for h in result.history],
@@ -245,5 +245,6 @@ def score_model(
     t = select_targets(data, periods, package.get("k"))
     scores = score(model, batches_for(name, cfg, data, t, batch_size, shuffle=False, seed=0))
     sel = data.rows.iloc[t.row_ids]
-    return pd.DataFrame({ROW_ID: t.row_ids, GROUP_ID: sel[GROUP_ID].to_numpy(), PERIOD: sel[PERIOD].to_numpy(),
-                         LABEL: sel[LABEL].to_numpy(), "score": scores})  # fmt: skip
+    return pd.DataFrame({ROW_ID: t.row_ids, GROUP_ID: sel[GROUP_ID].to_numpy(),
+                         PERIOD: sel[PERIOD].to_numpy(), LABEL: sel[LABEL].to_numpy(),
+                         "score": scores})  # fmt: skip

@@ -103,6 +103,7 @@ def report_markdown(metrics: dict[str, Any], title: str, params: dict[str, Any])
         m = metrics[period]
         keys = [k for k in m if k != "rows"]
         lines += [f"## {period} ({m['rows']} rows)", "", "| " + " | ".join(keys) + " |",
-                  "|" + "---|" * len(keys), "| " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |", ""]  # fmt: skip
+                  "|" + "---|" * len(keys),
+                  "| " + " | ".join(f"{m[k]:.4f}" for k in keys) + " |", ""]  # fmt: skip
     lines += ["## Parameters", ""] + [f"- `{k}`: `{v}`" for k, v in params.items()] + [""]
     return "\n".join(lines)

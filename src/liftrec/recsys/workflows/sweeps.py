@@ -72,7 +72,8 @@ def _contexts(s: SweepInputs, pretrain: PretrainStageConfig, windows: Mapping[st
 
 
 def _point(s: SweepInputs, cfg: ExperimentsConfig, pretrain: PretrainStageConfig, value: Any,
-           windows: Mapping[str, np.ndarray] | None = None, length: int | None = None) -> dict[str, Any]:  # fmt: skip
+           windows: Mapping[str, np.ndarray] | None = None,
+           length: int | None = None) -> dict[str, Any]:  # fmt: skip
     t0 = time.perf_counter()
     windows, length = windows or s.windows, length or s.length
     if pretrain == s.pretrain and length == s.length:  # the run's own configuration: reuse its outputs
@@ -128,8 +129,11 @@ def length_curve(s: SweepInputs, cfg: ExperimentsConfig) -> list[dict[str, Any]]
     """Figure 8: test metrics against the window length L (windows, pretraining and datastore per L)."""
     points = []
     for L in cfg.lengths:
-        windows = s.windows if L == s.length else build_windows(s.rows, dataclasses.replace(s.window_cfg, length=int(L),
-                                                                  min_pretrain_len=min(s.window_cfg.min_pretrain_len, int(L))))  # fmt: skip
+        windows = s.windows if L == s.length else build_windows(
+            s.rows,
+            dataclasses.replace(s.window_cfg, length=int(L),
+                                min_pretrain_len=min(s.window_cfg.min_pretrain_len, int(L))),
+        )  # fmt: skip
         enc = dataclasses.replace(s.pretrain.encoder, max_len=max(s.pretrain.encoder.max_len, int(L)))
         pre = s.pretrain if enc == s.pretrain.encoder else dataclasses.replace(s.pretrain, encoder=enc)
         points.append(_point(s, cfg, pre, int(L), windows=windows, length=int(L)))
