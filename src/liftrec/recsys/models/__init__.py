@@ -4,7 +4,3 @@
 Transformer and GRU variants of the paper's Table 4); ``pretrainer`` the mask-behaviour model that
 pretrains it. The explicit model registry lives in ``registry``.
 """
-
-# Load the registry (and through it every model module) before any single model module, so that
-# importing e.g. ``liftrec.recsys.models.din`` first cannot meet a half-initialised registry cycle.
-from liftrec.recsys.models import registry as _registry  # noqa: E402, F401

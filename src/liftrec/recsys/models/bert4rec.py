@@ -141,6 +141,6 @@ def _build(cfg: Bert4RecConfig, *, cardinalities: Sequence[int], seq_len: int, *
     return Bert4RecModel(cfg, cardinalities, seq_len)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("bert4rec", Bert4RecModel, Bert4RecConfig, _build)

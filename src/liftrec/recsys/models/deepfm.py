@@ -214,6 +214,6 @@ def _build(cfg: DeepFMConfig, *, cardinalities: Sequence[int], **_: Any) -> nn.M
     return DeepFMModel(cfg, cardinalities)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("deepfm", DeepFMModel, DeepFMConfig, _build)

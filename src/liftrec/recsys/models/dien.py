@@ -223,6 +223,6 @@ def _build(
     return DIENModel(cfg, cardinalities, item_field_index)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("dien", DIENModel, DIENConfig, _build)

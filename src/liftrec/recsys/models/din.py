@@ -204,6 +204,6 @@ def _build(cfg: DINConfig, *, cardinalities: Sequence[int], **_: Any) -> nn.Modu
     return DINModel(cfg, cardinalities)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("din", DINModel, DINConfig, _build)

@@ -159,6 +159,6 @@ def _build(
     return FPMCModel(cfg, n_users, n_items, item_field_index, user_field_index)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("fpmc", FPMCModel, FPMCConfig, _build)

@@ -129,6 +129,6 @@ def _build(cfg: GRU4RecConfig, *, cardinalities: Sequence[int], item_field_index
     )
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("gru4rec", GRU4RecModel, GRU4RecConfig, _build)

@@ -128,6 +128,6 @@ def _build(cfg: NARMConfig, *, cardinalities: Sequence[int], item_field_index: i
     return NARMModel(cfg, field_size(cardinalities, item_field_index, "item_field_index"), item_field_index)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("narm", NARMModel, NARMConfig, _build)

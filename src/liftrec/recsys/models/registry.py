@@ -7,7 +7,8 @@ takes the context keys it needs and ignores the rest, so a caller can pass one u
 
 Adding a model = one module with a config dataclass and an ``nn.Module`` exposing ``inputs`` (the
 batch groups it reads, :mod:`liftrec.recsys.models.batch`), ``loss(batch)`` and ``predict(batch)``,
-that calls :func:`register` at its end; one import line at the end of this file; and one batch
+that calls :func:`~liftrec.recsys.models.registration.register`; one import line at the end of this
+file (the registry is complete only through this module); and one batch
 factory in ``tests/recsys/models/test_registry_contract.py`` (the contract test fails without one).
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
@@ -23,31 +24,9 @@ from torch import nn
 from liftrec.recsys.config import from_dict
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.models.lift import LiftConfig, LiftModel
+from liftrec.recsys.models.registration import _BUILDERS, CONFIGS, MODELS, Builder, register  # noqa: F401
 
 logger = logging.getLogger(__name__)
-
-Builder = Callable[..., nn.Module]
-
-MODELS: dict[str, type] = {}
-CONFIGS: dict[str, type] = {}
-_BUILDERS: dict[str, Builder] = {}
-
-
-def register(name: str, model_cls: type, config_cls: type, builder: Builder) -> None:
-    """Add a model to the registry.
-
-    Args:
-        name: registry key (the ``model`` parameter's value).
-        model_cls: the ``nn.Module`` class.
-        config_cls: its frozen config dataclass.
-        builder: ``builder(cfg, **context) -> nn.Module``.
-
-    Raises:
-        ValueError: when ``name`` is already registered.
-    """
-    if name in MODELS:
-        raise ValueError(f"model '{name}' is already registered")
-    MODELS[name], CONFIGS[name], _BUILDERS[name] = model_cls, config_cls, builder
 
 
 def _build_lift(cfg: LiftConfig, *, cardinalities: tuple[int, ...], encoder_dim: int, **_: Any) -> nn.Module:

@@ -121,6 +121,6 @@ def _build(cfg: RIMConfig, *, cardinalities: Sequence[int], **_: Any) -> nn.Modu
     return RIMModel(cfg, cardinalities)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("rim", RIMModel, RIMConfig, _build)

@@ -180,6 +180,6 @@ def _build(
     return SASRecModel(cfg, n_items, item_field_index, seq_len)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("sasrec", SASRecModel, SASRecConfig, _build)

@@ -83,6 +83,6 @@ def _build(cfg: SIMConfig, *, cardinalities: Sequence[int], **_: Any) -> nn.Modu
     return SIMModel(cfg, cardinalities)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("sim", SIMModel, SIMConfig, _build)

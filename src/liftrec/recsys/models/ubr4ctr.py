@@ -87,6 +87,6 @@ def _build(cfg: UBR4CTRConfig, *, cardinalities: Sequence[int], **_: Any) -> nn.
     return UBR4CTRModel(cfg, cardinalities)
 
 
-from liftrec.recsys.models.registry import register  # noqa: E402  (registration at the end, by contract)
+from liftrec.recsys.models.registration import register  # noqa: E402  (registers on import)
 
 register("ubr4ctr", UBR4CTRModel, UBR4CTRConfig, _build)
