@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from liftrec.recsys.config import check, from_dict
+from liftrec.recsys.training.device import keep_torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class GBDTModel:
             "verbosity": -1,
         }
 
+    @keep_torch_threads
     def fit(
         self,
         x_train: np.ndarray,
@@ -187,6 +189,7 @@ class GBDTModel:
         logger.info("gbdt: %d trees kept (of at most %d), valid AUC %s", best, self.cfg.n_estimators, score)
         return self
 
+    @keep_torch_threads
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(N,) float64 click probabilities of (N, M) field codes."""
         if self._booster is None:

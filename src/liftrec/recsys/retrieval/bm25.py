@@ -34,6 +34,7 @@ from liftrec.recsys.config import check, from_dict
 from liftrec.recsys.errors import DataError
 from liftrec.recsys.progress import progress
 from liftrec.recsys.retrieval import bm25_kernels as kern
+from liftrec.recsys.training.device import keep_torch_threads
 
 if TYPE_CHECKING:
     from liftrec.recsys.retrieval.oracle import OracleBM25
@@ -170,6 +171,7 @@ class BM25Index:
         self.idf = compute_idf(np.diff(self.ptr), self.n_rows, cfg.idf)
 
     @classmethod
+    @keep_torch_threads
     def build(
         cls, keys: np.ndarray, row_ids: np.ndarray, users: np.ndarray, ts: np.ndarray, cfg: BM25Config
     ) -> BM25Index:
@@ -226,6 +228,7 @@ class BM25Index:
         """Bytes held by the index arrays."""
         return sum(int(getattr(self, a).nbytes) for a in _ARRAYS) + int(self.idf.nbytes)
 
+    @keep_torch_threads
     def search(
         self,
         queries: np.ndarray,
