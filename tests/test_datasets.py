@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -60,3 +63,16 @@ def test_failed_array_dict_save_keeps_the_whole_old_directory(tmp_path):
     loaded = ds.load()
     assert loaded["a"].tolist() == [0, 1, 2] and loaded["b"].tolist() == [1.0, 1.0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
+def test_outputs_get_the_usual_permissions_not_the_temp_files_private_ones(tmp_path):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    if mask != 0o022:
+        pytest.skip("the expected modes below assume umask 022")
+    txt = AtomicTextDataset(str(tmp_path / "r.md"))
+    txt.save("# hi\n")
+    arr = ArrayDictDataset(str(tmp_path / "w"))
+    arr.save({"lo": np.arange(4)})
+    assert stat.S_IMODE((tmp_path / "r.md").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "w").stat().st_mode) == 0o755
