@@ -1,14 +1,16 @@
 """Contract tests parametrised over the model registry (CONVENTIONS.md §12b).
 
 Every registered model, built through ``build_model`` from a parameter dict: a tiny batch gives a
-finite scalar loss, gradients reach every trainable parameter, a tiny seeded batch overfits, and a
-state-dict round trip gives identical predictions. A newly registered model needs a factory in
-``FACTORIES`` (model parameters, context, tiny batch), or its contract test fails.
+finite scalar loss, gradients reach every trainable parameter, a tiny seeded batch overfits, a
+state-dict round trip gives identical predictions, and a parameter typo is a ConfigError naming it.
+A newly registered model needs a factory in ``FACTORIES`` (model parameters, context, tiny batch),
+or its contract test fails. The baseline test files check only what this file does not.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -65,10 +67,14 @@ for _module in ("test_ctr_baselines", "test_topn_baselines", "test_retrieval_bas
     FACTORIES.update(importlib.import_module(_module).CONTRACT_BATCHES)
 
 
-def _setup(name: str) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
+def _factory(name: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
     if name not in FACTORIES:
         pytest.fail(f"model '{name}' is registered but has no batch factory in FACTORIES")
-    cfg, context, batch = FACTORIES[name]()
+    return FACTORIES[name]()
+
+
+def _setup(name: str) -> tuple[torch.nn.Module, dict[str, Any], dict[str, Any], dict[str, torch.Tensor]]:
+    cfg, context, batch = _factory(name)
     torch.manual_seed(0)
     return build_model(name, cfg, **context), cfg, context, batch
 
@@ -125,6 +131,13 @@ def test_state_dict_round_trip(name: str) -> None:
     copy.load_state_dict(model.state_dict())
     expected = _probs(model.eval().predict(batch))
     torch.testing.assert_close(_probs(copy.eval().predict(batch)), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_config_typo_is_rejected_naming_the_key(name: str) -> None:
+    _, context, _ = _factory(name)
+    with pytest.raises(ConfigError, match=re.escape(f"{name}.field_dimm")):
+        build_model(name, {"field_dimm": 4}, **context)
 
 
 def test_registry_lists_known_models_on_unknown_name() -> None:

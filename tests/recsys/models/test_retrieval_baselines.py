@@ -109,50 +109,16 @@ def test_declared_inputs_and_selection() -> None:
     assert MODELS["ubr4ctr"].inputs == {"x", "hist"} and MODELS["ubr4ctr"].history_selection == "bm25"
 
 
+# the generic checks (finite loss, gradients, overfitting, state-dict round trip, config typo) are
+# in test_registry_contract.py, on CONTRACT_BATCHES; here only what it does not check
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_shapes_finite_loss_and_probabilities(name: str) -> None:
+def test_output_shapes(name: str) -> None:
     model, batch = _setup(name)
     assert model(batch).shape == (B,)
-    loss = model.loss(batch)
-    assert loss.ndim == 0 and torch.isfinite(loss)
     p = model.eval().predict(batch)
-    assert p.shape == (B,) and torch.isfinite(p).all() and ((p > 0) & (p < 1)).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_gradients_reach_every_parameter(name: str) -> None:
-    model, batch = _setup(name)
-    model.train().loss(batch).backward()
-    dead = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
-    assert not dead, f"no gradient reaches {dead}"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_tiny_batch_overfits(name: str) -> None:
-    model, batch = _setup(name)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(150):
-        opt.zero_grad()
-        loss = model.loss(batch)
-        loss.backward()
-        opt.step()
-    assert loss.item() < 0.1
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_state_dict_round_trip(name: str) -> None:
-    model, batch = _setup(name)
-    cfg, context, _ = CONTRACT_BATCHES[name]()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(3):
-        opt.zero_grad()
-        model.train().loss(batch).backward()
-        opt.step()
-    torch.manual_seed(123)
-    copy = build_model(name, cfg, **context)
-    copy.load_state_dict(model.state_dict())
-    torch.testing.assert_close(copy.eval().predict(batch), model.eval().predict(batch), rtol=0, atol=0)
+    assert p.shape == (B,) and ((p > 0) & (p < 1)).all()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -184,9 +150,7 @@ def test_padded_positions_are_ignored_and_the_target_label_never_read(name: str)
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_config_typo_is_rejected_and_defaults_build_from_the_uniform_context(name: str) -> None:
-    with pytest.raises(ConfigError, match=f"{name}.field_dimm"):
-        build_model(name, {"field_dimm": 4}, **FULL_CONTEXT)
+def test_builds_with_defaults_from_the_uniform_context(name: str) -> None:
     model = build_model(name, None, **FULL_CONTEXT)
     _, _, batch = CONTRACT_BATCHES[name]()
     assert torch.isfinite(model.eval()(batch)).all() and torch.isfinite(model.train().loss(batch))

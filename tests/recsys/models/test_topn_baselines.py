@@ -1,4 +1,4 @@
-"""Top-N baselines (FPMC, GRU4Rec, NARM, SASRec, TransRec): the model contract plus one behaviour each.
+"""Top-N baselines (FPMC, GRU4Rec, NARM, SASRec, TransRec): what the registry contract does not check.
 
 ``CONTRACT_BATCHES`` maps each registry name to a zero-argument factory
 ``() -> (cfg_dict, context, batch)`` for the registry contract tests.
@@ -118,52 +118,15 @@ def test_clicked_sequence_compacts_in_time_order() -> None:
     assert item.tolist() == [7, 4, 0] and has.tolist() == [True, True, False]
 
 
-# --- the contract, for every model -------------------------------------------------------------
+# --- beyond the registry contract (test_registry_contract.py runs the generic checks) -----------
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_shapes_finite_loss_and_probabilities(name: str) -> None:
+def test_declared_inputs_and_output_shapes(name: str) -> None:
     model, batch = _build(name), make_batch()
     assert model.inputs == frozenset({"x", "hist"}) and model.history_selection == "recent"
     assert model(batch).shape == (B,)
-    loss = model.loss(batch)
-    assert loss.ndim == 0 and torch.isfinite(loss)
-    p = model.eval().predict(batch)
-    assert p.shape == (B,) and torch.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_gradients_reach_every_parameter(name: str) -> None:
-    model = _build(name)
-    model.train().loss(make_batch()).backward()
-    dead = [n for n, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
-    assert not dead, f"no gradient reaches {dead}"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_tiny_batch_overfits(name: str) -> None:
-    model, batch = _build(name).train(), make_batch()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    first = model.loss(batch).item()
-    for _ in range(150):
-        opt.zero_grad()
-        loss = model.loss(batch)
-        loss.backward()
-        opt.step()
-    assert loss.item() < min(0.1, 0.2 * first), (first, loss.item())
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_state_dict_round_trip(name: str) -> None:
-    model, batch = _build(name), make_batch()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(3):
-        opt.zero_grad()
-        model.train().loss(batch).backward()
-        opt.step()
-    copy = _build(name, seed=123)
-    copy.load_state_dict(model.state_dict())
-    torch.testing.assert_close(copy.eval().predict(batch), model.eval().predict(batch), rtol=0, atol=0)
+    assert model.eval().predict(batch).shape == (B,)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -181,9 +144,7 @@ def test_empty_histories_give_finite_outputs_and_gradients(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_config_typo_and_bad_context_raise(name: str) -> None:
-    with pytest.raises(ConfigError, match=f"{name}.field_dimm"):
-        build_model(name, {"field_dimm": 8}, **_context())
+def test_bad_parameter_and_context_raise(name: str) -> None:
     with pytest.raises(ConfigError, match="field_dim"):
         build_model(name, {"field_dim": 0}, **_context())
     ctx = _context()
