@@ -28,15 +28,6 @@ B, L = 16, 5
 Batch = dict[str, torch.Tensor]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """Tiny tensors: one thread is faster, and far faster on a machine shared by parallel jobs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _fields(g: torch.Generator, *shape: int) -> torch.Tensor:
     return torch.stack([torch.randint(1, c, shape, generator=g) for c in CARD], -1)
 

@@ -32,15 +32,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
 Batch = dict[str, torch.Tensor]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Any:
-    """Tiny tensors: one thread is faster, and far faster on a machine shared by parallel jobs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _context(seq_len: int = L) -> dict[str, Any]:
     return {
         "cardinalities": CARD,
