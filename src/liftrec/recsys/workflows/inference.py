@@ -26,6 +26,7 @@ from liftrec.recsys.models.registry import MODELS, build_model
 from liftrec.recsys.retrieval.bm25 import BM25Config, make_retriever
 from liftrec.recsys.schema import ROW_ID, TEST, TS, USER_ID
 from liftrec.recsys.training.device import move_batch, resolve_device
+from liftrec.recsys.training.seed import torch_seed
 from liftrec.recsys.workflows.context import indexed_rows
 from liftrec.recsys.workflows.models import ModelData, Targets, batches_for, model_config, select_targets
 
@@ -104,8 +105,7 @@ def inference_times(
                            "fields": fields, "models": {}}  # fmt: skip
     for name in models:
         cfg = model_config(name, None)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+        with torch_seed(seed):
             model = build_model(name, cfg, **data.context(), seed=seed).to(dev).eval()
         _time(model, name, cfg, data, Targets(t.row_ids[:batch], *(None if a is None else a[:batch]
               for a in (t.ret_ids, t.own_hist))), batch, dev)  # warm-up  # fmt: skip

@@ -30,6 +30,7 @@ from liftrec.recsys.retrieval.datastore import Datastore
 from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, ROW_ID, TEST, TRAIN, VALID, Schema
 from liftrec.recsys.training.device import move_batch, resolve_device
 from liftrec.recsys.training.loop import TrainConfig, fit
+from liftrec.recsys.training.seed import torch_seed
 
 logger = logging.getLogger(__name__)
 
@@ -197,8 +198,7 @@ def train_model(
     """
     cfg = model_config(name, params)
     context = data.context()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_seed(seed):
         model = build_model(name, cfg, **context, seed=seed)
     train, valid = select_targets(data, (TRAIN,), k), select_targets(data, (VALID,), k)
     bs = training.batch_size

@@ -22,6 +22,7 @@ from liftrec.recsys.models.pretrainer import MaskBehaviourModel, PretrainConfig,
 from liftrec.recsys.schema import LABEL, USER_ID, Schema, category_field
 from liftrec.recsys.training.batching import ArrayBatches, window_tokens
 from liftrec.recsys.training.loop import TrainConfig, fit
+from liftrec.recsys.training.seed import derive_seed, torch_seed
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,7 @@ def load_encoder(package: dict[str, Any]) -> SequenceEncoder:
 
 def seeded_encoder(cfg: EncoderConfig, schema: Schema, seed: int) -> SequenceEncoder:
     """A freshly initialised encoder, deterministic by ``seed``, without touching global RNG state."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with torch_seed(seed):
         return SequenceEncoder(cfg, schema.cardinalities)
 
 
@@ -157,7 +157,8 @@ def pretrain_encoder(
     valid = ArrayBatches(
         {"lo": lo[held], "hi": hi[held]}, 4 * tc.batch_size, shuffle=False, seed=seed, transform=tokens
     )
-    model = MaskBehaviourModel(encoder, cfg.model_config(schema), seed=seed)
+    with torch_seed(derive_seed(seed, 1)):  # the heads too: an unseeded head made reruns differ
+        model = MaskBehaviourModel(encoder, cfg.model_config(schema), seed=seed)
 
     def masked_auc(m: torch.nn.Module) -> float:
         probs, targets = predict_masked(m, valid)
