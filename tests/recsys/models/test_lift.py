@@ -119,6 +119,20 @@ def test_context_inputs_matter_when_used() -> None:
         assert not torch.allclose(model(changed), model(batch)), key
 
 
+def test_user_id_can_be_blanked() -> None:
+    batch = make_batch()
+    other = dict(batch, x=batch["x"].clone(), keys=batch["keys"].clone())
+    other["x"][:, 0] = (other["x"][:, 0] % (CARD[0] - 1)) + 1  # every user code changes, stays valid
+    other["keys"][..., 0] = torch.where(other["key_valid"], (other["keys"][..., 0] % (CARD[0] - 1)) + 1, 0)
+    torch.manual_seed(0)
+    blank = LiftModel(LiftConfig(mlp=(16, 8), use_user_id=False), CARD, V, user_field_index=0).eval()
+    torch.testing.assert_close(blank(other), blank(batch))  # the user id is never read
+    full = make_model()
+    assert not torch.allclose(full(other), full(batch))
+    with pytest.raises(ValueError, match="user field"):
+        LiftModel(LiftConfig(use_user_id=False), CARD, V)  # no index given
+
+
 def test_float16_context_is_accepted() -> None:
     model, batch = make_model(), make_batch()
     half = {k: (v.half() if k in ("ret_hist", "ret_fut", "own_hist") else v) for k, v in batch.items()}

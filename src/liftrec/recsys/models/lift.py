@@ -24,6 +24,9 @@ Deviations / choices where the paper is silent:
   products alone lose the first-order field effects, e.g. an item's popularity).
 * No 1/sqrt(d) scaling in the attention (the paper has none; the learned W absorbs any scale).
 * Embeddings start at N(0, 0.05^2) so the initial attention is near uniform.
+* ``use_user_id=False`` blanks the user-id field (padding code 0) in x_t and in the keys: with users
+  whose interests drift, the user-id embedding memorises where each user was during training
+  (docs/results.md, item 10). Retrieval and the encoder still read the field. Default on (the paper).
 * Switches for the paper's ablations: ``use_future=False`` drops e_r^f (history-only context),
   ``use_history=False`` drops e_r^h (future-only), both False drop every retrieved encoder vector (RIM-like);
   ``use_own_history=False`` drops h_t. A model only reads the batch keys it uses.
@@ -58,6 +61,7 @@ class LiftConfig:
         use_own_history: feed h_t (the target user's own encoded history).
         use_key_labels: feed y_r = sum_i alpha_i emb(y_i), the attention-pooled label embedding of the
             retrieved rows (RIM's label aggregation; the datastore keeps labels "for aggregation").
+        use_user_id: embed the user-id field of the target and the keys (False: blanked to code 0).
     """
 
     field_dim: int = 16
@@ -67,6 +71,7 @@ class LiftConfig:
     use_future: bool = True
     use_own_history: bool = True
     use_key_labels: bool = True
+    use_user_id: bool = True
 
     def __post_init__(self) -> None:
         check(self.field_dim >= 1, "field_dim", f"must be >= 1, got {self.field_dim}")
@@ -96,14 +101,26 @@ class LiftModel(nn.Module):
         cfg: predictor hyper-parameters.
         cardinalities: per field, number of codes including 0 (the schema's ``cardinalities``).
         encoder_dim: v, the size of the frozen encoder's vectors (datastore values and h_t).
+        user_field_index: position of the user-id field; needed when ``cfg.use_user_id`` is False.
     """
 
     inputs = frozenset({"x", "keys", "context"})  # batch groups (liftrec.recsys.models.batch)
 
-    def __init__(self, cfg: LiftConfig, cardinalities: Sequence[int], encoder_dim: int) -> None:
+    def __init__(
+        self,
+        cfg: LiftConfig,
+        cardinalities: Sequence[int],
+        encoder_dim: int,
+        user_field_index: int | None = None,
+    ) -> None:
         super().__init__()
         if len(cardinalities) == 0 or min(cardinalities) < 1:
             raise ValueError(f"cardinalities must be non-empty and >= 1, got {list(cardinalities)}")
+        if not cfg.use_user_id and not (
+            user_field_index is not None and 0 <= user_field_index < len(cardinalities)
+        ):
+            raise ValueError(f"use_user_id=False needs the user field's index, got {user_field_index}")
+        self.blank_field = None if cfg.use_user_id else user_field_index
         self.cfg = cfg
         self.num_fields = M = len(cardinalities)
         self.encoder_dim = encoder_dim
@@ -126,6 +143,9 @@ class LiftModel(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def _embed(self, codes: Tensor) -> Tensor:
+        if self.blank_field is not None:
+            codes = codes.clone()
+            codes[..., self.blank_field] = 0  # the padding code: one shared, learned row
         return self.embedding(codes + self.offsets)  # (..., M) -> (..., M, w)
 
     def attention(self, x_t: Tensor, keys: Tensor, valid: Tensor) -> Tensor:

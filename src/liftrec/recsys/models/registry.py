@@ -29,8 +29,15 @@ from liftrec.recsys.models.registration import _BUILDERS, CONFIGS, MODELS, Build
 logger = logging.getLogger(__name__)
 
 
-def _build_lift(cfg: LiftConfig, *, cardinalities: tuple[int, ...], encoder_dim: int, **_: Any) -> nn.Module:
-    return LiftModel(cfg, cardinalities, encoder_dim)
+def _build_lift(
+    cfg: LiftConfig,
+    *,
+    cardinalities: tuple[int, ...],
+    encoder_dim: int,
+    user_field_index: int | None = None,
+    **_: Any,
+) -> nn.Module:
+    return LiftModel(cfg, cardinalities, encoder_dim, user_field_index)
 
 
 register("lift", LiftModel, LiftConfig, _build_lift)
