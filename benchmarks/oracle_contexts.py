@@ -26,13 +26,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from quality import VARIANTS, _merge, load_params, markdown, prepare, summarise  # noqa: E402
+from quality import VARIANTS, _merge, load_params, markdown, prepare, retrieve, summarise  # noqa: E402
 
 from liftrec.recsys.config import from_dict  # noqa: E402
 from liftrec.recsys.data.sequences import gather_windows  # noqa: E402
-from liftrec.recsys.retrieval.bm25 import BM25Config  # noqa: E402
 from liftrec.recsys.schema import LABEL, PERIOD, RETRIEVAL  # noqa: E402
-from liftrec.recsys.workflows.context import retrieve_for_targets  # noqa: E402
 from liftrec.recsys.workflows.predict import (  # noqa: E402
     PredictorStageConfig,
     evaluate_predictions,
@@ -70,9 +68,7 @@ def main() -> None:
     runs = []
     for seed in args.seeds:
         rows, schema, windows = prepare(params, "synthetic", None, "ctr", seed)
-        r = dict(params.get("retrieval") or {})
-        r.pop("engine", None), r.pop("query_fields", None)
-        retrieved, _ = retrieve_for_targets(rows, schema, from_dict(BM25Config, r, "retrieval"))
+        retrieved = retrieve(params, rows, schema, windows)
         ret = np.flatnonzero(rows[PERIOD].to_numpy() == RETRIEVAL)
         tgt = np.flatnonzero(rows[PERIOD].to_numpy() != RETRIEVAL)
         store = {"row_ids": ret, "hist": category_histograms(rows, windows, ret, "hist", length),

@@ -124,6 +124,18 @@ def prepare(params: dict[str, Any], dataset: str, raw_dir: str | None, task: str
     return rows, schema, windows
 
 
+def retrieve(params: dict[str, Any], rows, schema, windows) -> dict[str, np.ndarray]:
+    """BM25 top-K for every train / valid / test row with the run's ``retrieval`` parameters."""
+    r = dict(params.get("retrieval") or {})
+    engine, query_fields = r.pop("engine", "engine"), r.pop("query_fields", None)
+    min_future = r.pop("min_future", 0)
+    fields = tuple(query_fields) if query_fields else None
+    bm25 = from_dict(BM25Config, r, "retrieval")
+    retrieved, _ = retrieve_for_targets(rows, schema, bm25, engine=engine, query_fields=fields,
+                                        windows=windows, min_future=min_future)  # fmt: skip
+    return retrieved
+
+
 def run_seed(params: dict[str, Any], args: argparse.Namespace, seed: int, task: str) -> dict[str, Any]:
     """Every variant of one seed; pretraining and the datastore are shared where the variants allow."""
     t0 = time.perf_counter()
@@ -132,13 +144,7 @@ def run_seed(params: dict[str, Any], args: argparse.Namespace, seed: int, task: 
     ds_params = {"device": args.device, **(params.get("datastore") or {})}
     ds_cfg = from_dict(DatastoreConfig, ds_params, "datastore")
     pre = _merge(params.get("pretrain"), {"training": {"device": args.device}})
-    r = dict(params.get("retrieval") or {})
-    engine, query_fields = r.pop("engine", "engine"), r.pop("query_fields", None)
-    min_future = r.pop("min_future", 0)
-    fields = tuple(query_fields) if query_fields else None
-    bm25 = from_dict(BM25Config, r, "retrieval")
-    retrieved, _ = retrieve_for_targets(rows, schema, bm25, engine=engine, query_fields=fields,
-                                        windows=windows, min_future=min_future)  # fmt: skip
+    retrieved = retrieve(params, rows, schema, windows)
     contexts: dict[bool, tuple] = {}
     out: dict[str, Any] = {"seed": seed, "rows": len(rows)}
     for name in args.variants:
