@@ -144,6 +144,10 @@ def run_seed(params: dict[str, Any], args: argparse.Namespace, seed: int, task: 
     ds_params = {"device": args.device, **(params.get("datastore") or {})}
     ds_cfg = from_dict(DatastoreConfig, ds_params, "datastore")
     pre = _merge(params.get("pretrain"), {"training": {"device": args.device}})
+    hide = args.predictor_constant_field
+    if hide is not None and hide not in schema.fields:  # checked before the costly stages
+        known = ", ".join(schema.fields)
+        raise SystemExit(f"--predictor-constant-field: {hide!r} is not a field of {args.dataset} ({known})")
     retrieved = retrieve(params, rows, schema, windows)
     contexts: dict[bool, tuple] = {}
     out: dict[str, Any] = {"seed": seed, "rows": len(rows)}
@@ -159,7 +163,7 @@ def run_seed(params: dict[str, Any], args: argparse.Namespace, seed: int, task: 
         store, own = contexts[pretrained]
         train = _merge(params.get("train"), {"lift": switches, "training": {"device": args.device}})
         pcfg = from_dict(PredictorStageConfig, train, "train")
-        prows = rows.assign(**{args.predictor_constant_field: 1}) if args.predictor_constant_field else rows
+        prows = rows.assign(**{hide: 1}) if hide else rows
         each = []
         for pseed in (seed + 1000 * j for j in range(args.predictor_seeds)):
             package, tm = train_predictor(prows, schema, retrieved, store, own, pcfg, pseed)
@@ -227,6 +231,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None, help="JSON output path")
     args = ap.parse_args()
+    if args.predictor_seeds < 1:
+        ap.error(f"--predictor-seeds must be >= 1, got {args.predictor_seeds}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger(__name__).setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
