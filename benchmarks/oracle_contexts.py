@@ -1,7 +1,7 @@
 """Where does the synthetic signal live? The LIFT predictor on ORACLE context vectors, over seeds.
 
-Same data, split, negatives, windows and BM25 retrieval as ``benchmarks/quality.py``, but every
-encoder vector is replaced by an oracle summary of the same window: the category histogram of its
+Same data, split, negatives, windows and BM25 retrieval as ``benchmarks/quality.py``, but encoder
+vectors are replaced by an oracle summary of the same window: the category histogram of its
 positive interactions (normalised, ``num_categories + 1`` dims), i.e. exactly the "state" the
 generator plants. The predictor, its ablation switches and its training are unchanged. This
 separates two questions:
@@ -10,7 +10,14 @@ separates two questions:
   when the vectors reveal the state? and
 * do retrieved FUTURES add anything over retrieved HISTORIES (``lift`` vs ``history_only``)?
 
+``--learned VIEW ...`` keeps the pretrained encoder's vectors for some views (``own``: the target's
+h_t, ``hist``: retrieved histories, ``fut``: retrieved futures) and the oracle for the others. Every
+vector is then ``[learned | oracle]`` with the unused half zero, so all views share one width.
+``--learned own hist`` asks: do oracle futures add anything to the learned histories?
+
     python benchmarks/oracle_contexts.py --seeds 0 1 2 --out benchmarks/results/oracle_synthetic.json
+    python benchmarks/oracle_contexts.py --seeds 0 1 2 --learned own hist --predictor-seeds 2 \\
+        --variants lift history_only --set train.lift.use_user_id=false
 """
 
 from __future__ import annotations
@@ -26,11 +33,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from quality import VARIANTS, _merge, load_params, markdown, prepare, retrieve, summarise  # noqa: E402
+from quality import VARIANTS, _mean_metrics, _merge, load_params, markdown, prepare, retrieve, summarise  # noqa: E402
 
 from liftrec.recsys.config import from_dict  # noqa: E402
 from liftrec.recsys.data.sequences import gather_windows  # noqa: E402
+from liftrec.recsys.retrieval.datastore import DatastoreConfig  # noqa: E402
 from liftrec.recsys.schema import LABEL, PERIOD, RETRIEVAL  # noqa: E402
+from liftrec.recsys.workflows.context import encode_contexts  # noqa: E402
 from liftrec.recsys.workflows.predict import (  # noqa: E402
     PredictorStageConfig,
     evaluate_predictions,
@@ -38,6 +47,9 @@ from liftrec.recsys.workflows.predict import (  # noqa: E402
     predict_targets,
     train_predictor,
 )
+from liftrec.recsys.workflows.pretrain import PretrainStageConfig, load_encoder, pretrain_encoder  # noqa: E402
+
+VIEWS = ("own", "hist", "fut")
 
 
 def category_histograms(rows, windows, ids: np.ndarray, which: str, length: int) -> np.ndarray:
@@ -55,39 +67,80 @@ def category_histograms(rows, windows, ids: np.ndarray, which: str, length: int)
     return (hist / np.maximum(hist.sum(1, keepdims=True), 1.0)).astype(np.float16)
 
 
+def context_vectors(params, rows, schema, windows, seed: int, learned: list[str]) -> tuple[dict, dict]:
+    """Datastore and own-history vectors: oracle histograms, or [learned | oracle] per view."""
+    length = int(params["windows"]["length"])
+    ret = np.flatnonzero(rows[PERIOD].to_numpy() == RETRIEVAL)
+    tgt = np.flatnonzero(rows[PERIOD].to_numpy() != RETRIEVAL)
+    oracle = {"own": category_histograms(rows, windows, tgt, "hist", length),
+              "hist": category_histograms(rows, windows, ret, "hist", length),
+              "fut": category_histograms(rows, windows, ret, "fut", length)}  # fmt: skip
+    if learned:
+        pre = _merge(params.get("pretrain"), {"enabled": True, "training": {"device": "cpu"}})
+        package, _ = pretrain_encoder(rows, windows, schema, from_dict(PretrainStageConfig, pre, "pretrain"),
+                                      length, seed)  # fmt: skip
+        ds_cfg = from_dict(DatastoreConfig, {"device": "cpu", **(params.get("datastore") or {})}, "datastore")
+        store, own, _ = encode_contexts(load_encoder(package), rows, windows, schema, length, ds_cfg)
+        enc = {"own": own["hist"], "hist": store["hist"], "fut": store["fut"]}
+        for v in VIEWS:  # one width for all views: the unused half is zero
+            a, b = enc[v].astype(np.float32), oracle[v].astype(np.float32)
+            a, b = (a, np.zeros_like(b)) if v in learned else (np.zeros_like(a), b)
+            oracle[v] = np.concatenate([a, b], axis=1).astype(np.float16)
+    return {"row_ids": ret, "hist": oracle["hist"], "fut": oracle["fut"]}, {
+        "row_ids": tgt,
+        "hist": oracle["own"],
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    names = [v for v in VARIANTS if v != "no_pretrain"]  # the encoder is the oracle here
+    ap.add_argument("--variants", nargs="+", default=names, choices=names)
+    ap.add_argument(
+        "--learned", nargs="*", default=[], choices=VIEWS, help="views that keep the encoder's vectors"
+    )
+    ap.add_argument("--predictor-seeds", type=int, default=1, help="predictor trainings per data seed")
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    if args.predictor_seeds < 1:
+        ap.error(f"--predictor-seeds must be >= 1, got {args.predictor_seeds}")
+    torch.set_num_threads(args.threads)
     params = load_params(args.overrides)
-    variants = ["lift", "history_only", "future_only", "no_context", "no_encoder"]
-    length = int(params["windows"]["length"])
     runs = []
     for seed in args.seeds:
         rows, schema, windows = prepare(params, "synthetic", None, "ctr", seed)
         retrieved = retrieve(params, rows, schema, windows)
-        ret = np.flatnonzero(rows[PERIOD].to_numpy() == RETRIEVAL)
-        tgt = np.flatnonzero(rows[PERIOD].to_numpy() != RETRIEVAL)
-        store = {"row_ids": ret, "hist": category_histograms(rows, windows, ret, "hist", length),
-                 "fut": category_histograms(rows, windows, ret, "fut", length)}  # fmt: skip
-        own = {"row_ids": tgt, "hist": category_histograms(rows, windows, tgt, "hist", length)}
+        store, own = context_vectors(params, rows, schema, windows, seed, args.learned)
         out = {"seed": seed}
-        for name in variants:
+        for name in args.variants:
             train = _merge(params.get("train"), {"lift": VARIANTS[name][1], "training": {"device": "cpu"}})
             cfg = from_dict(PredictorStageConfig, train, "train")
-            package, tm = train_predictor(rows, schema, retrieved, store, own, cfg, seed)
-            pred = predict_targets(load_predictor(package, "cpu"), rows, schema, retrieved, store, own, cfg)
-            out[name] = {**evaluate_predictions(pred, "ctr"), "best_epoch": tm["best_epoch"]}
+            each = []
+            for pseed in (seed + 1000 * j for j in range(args.predictor_seeds)):
+                package, tm = train_predictor(rows, schema, retrieved, store, own, cfg, pseed)
+                pred = predict_targets(
+                    load_predictor(package, "cpu"), rows, schema, retrieved, store, own, cfg
+                )
+                each.append({**evaluate_predictions(pred, "ctr"), "best_epoch": tm["best_epoch"]})
+            out[name] = _mean_metrics(each)
         runs.append(out)
-        print(f"seed {seed}: " + ", ".join(f"{v} {out[v]['test']['AUC']:.4f}" for v in variants), flush=True)
-    summary = summarise(runs, variants, "ctr")
-    print("\noracle context vectors (category histograms), test:\n" + markdown(summary, "ctr"))
+        print(
+            f"seed {seed}: " + ", ".join(f"{v} {out[v]['test']['AUC']:.4f}" for v in args.variants),
+            flush=True,
+        )
+    summary = summarise(runs, args.variants, "ctr")
+    what = f"learned {' '.join(args.learned)}, oracle for the rest" if args.learned else "all oracle"
+    print(f"\ncontext vectors ({what}), test:\n" + markdown(summary, "ctr"))
+    for v, t in summary["lift_vs"].items():
+        print(f"lift vs {v}: {t['statistic']:+.4f} (p = {t['p_value']:.3f})")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"seeds": args.seeds, "runs": runs, **summary}, indent=1))
+        record = {"seeds": args.seeds, "learned": args.learned, "predictor_seeds": args.predictor_seeds,
+                  "overrides": args.overrides, "runs": runs, **summary}  # fmt: skip
+        Path(args.out).write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

@@ -157,3 +157,22 @@ def test_mean_pooling_averages_the_valid_states(kind: str) -> None:
     torch.testing.assert_close(out[1], h[1, 3:].mean(0))
     torch.testing.assert_close(out[0], h[0].mean(0))
     assert (out[2] == 0).all()  # an empty window is the zero vector, as with "last"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_blank_fields_make_the_output_ignore_those_codes(kind: str) -> None:
+    fields, labels = batch()
+    other = fields.clone()
+    other[..., 0] = torch.where(labels == LABEL_PAD, 0, (other[..., 0] % (CARD[0] - 1)) + 1)  # new codes
+    assert not torch.equal(other, fields)
+    blank = make(kind, blank_fields=(0,))
+    torch.testing.assert_close(blank(fields, labels), blank(other, labels))
+    full = make(kind)  # the same weights without blanking do read field 0
+    assert not torch.allclose(full(fields, labels), full(other, labels))
+
+
+def test_blank_fields_outside_the_fields_are_rejected() -> None:
+    with pytest.raises(ValueError, match="blank_fields"):
+        make("gru", blank_fields=(3,))
+    with pytest.raises(ConfigError, match="blank_fields"):
+        from_dict(EncoderConfig, {"blank_fields": [-1]}, "pretrain.encoder")

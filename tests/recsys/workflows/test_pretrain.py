@@ -32,3 +32,24 @@ def test_same_seed_same_encoder_whatever_the_global_rng(tiny_stages: dict) -> No
     assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
     c = _pretrain(tiny_stages, seed=6)
     assert c["curve"] != a["curve"]
+
+
+def test_user_fields_are_blanked_unless_encode_user_fields(tiny_stages: dict) -> None:
+    from liftrec.recsys.workflows.pretrain import load_encoder
+
+    schema = tiny_stages["schema"]
+    user_idx = tuple(list(schema.fields).index(f) for f in schema.user_fields)
+    assert user_idx  # the fixture has a user-side field
+    default = from_dict(PretrainStageConfig, {}, "pretrain")
+    assert default.encoder_config(schema).blank_fields == user_idx
+    keep = from_dict(PretrainStageConfig, {"encode_user_fields": True}, "pretrain")
+    assert keep.encoder_config(schema).blank_fields == ()
+    cfg = from_dict(
+        PretrainStageConfig,
+        {"encoder": {"dim": 8, "field_dim": 4, "layers": 1, "heads": 2, "max_len": LENGTH},
+         "training": {"epochs": 1, "batch_size": 32}},
+        "pretrain",
+    )  # fmt: skip
+    s = tiny_stages
+    package, _ = pretrain_encoder(s["rows"], s["windows"], schema, cfg, LENGTH, 0)
+    assert load_encoder(package).cfg.blank_fields == user_idx  # the package rebuilds the same encoder

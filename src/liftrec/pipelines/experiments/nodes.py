@@ -41,7 +41,7 @@ def encode_random_contexts(
     length = build(WindowConfig, window_params, "windows").length
     store_cfg = build(DatastoreConfig, {"device": device, **(datastore or {})}, "datastore")
     store, own, _ = encode_contexts(
-        seeded_encoder(cfg.encoder, sch, seed), rows, windows, sch, length, store_cfg
+        seeded_encoder(cfg.encoder_config(sch), sch, seed), rows, windows, sch, length, store_cfg
     )
     return store, own
 

@@ -53,6 +53,8 @@ class EncoderConfig:
         max_len: largest window length L accepted.
         pooling: how :meth:`SequenceEncoder.encode` summarises a window: "last" (the paper's o_T, the
             state at the most recent position) or "mean" (the mean of the states at valid positions).
+        blank_fields: indices of fields read as the padding code 0 whatever their value (set by the
+            pretraining stage from ``pretrain.encode_user_fields``: the user-side fields).
     """
 
     kind: Literal["transformer_decoder", "transformer_encoder", "gru"] = "transformer_decoder"
@@ -63,6 +65,7 @@ class EncoderConfig:
     dropout: float = 0.1
     max_len: int = 64
     pooling: Literal["last", "mean"] = "last"
+    blank_fields: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check(self.dim >= 1, "dim", f"must be >= 1, got {self.dim}")
@@ -72,6 +75,9 @@ class EncoderConfig:
         check(0.0 <= self.dropout < 1.0, "dropout", f"must be in [0, 1), got {self.dropout}")
         check(self.max_len >= 1, "max_len", f"must be >= 1, got {self.max_len}")
         check(self.pooling in ("last", "mean"), "pooling", f"must be last or mean, got {self.pooling!r}")
+        check(
+            all(i >= 0 for i in self.blank_fields), "blank_fields", f"must be >= 0, got {self.blank_fields}"
+        )
         if self.kind != "gru":
             check(self.dim % self.heads == 0, "heads", f"must divide dim={self.dim}, got {self.heads}")
 
@@ -117,6 +123,11 @@ class SequenceEncoder(nn.Module):
         self.num_fields = len(cardinalities)
         # One table per field: an out-of-range code fails loudly instead of reading another field's rows.
         self.field_emb = nn.ModuleList(nn.Embedding(int(c), cfg.field_dim) for c in cardinalities)
+        if any(i >= len(cardinalities) for i in cfg.blank_fields):
+            raise ValueError(f"blank_fields {cfg.blank_fields} outside the {len(cardinalities)} fields")
+        keep = torch.ones(len(cardinalities), dtype=torch.long)
+        keep[list(cfg.blank_fields)] = 0
+        self.register_buffer("field_keep", keep, persistent=False)  # (M,) 0 = read as padding
         self.field_proj = nn.Linear(self.num_fields * cfg.field_dim, cfg.dim)
         self.label_emb = nn.Embedding(NUM_LABEL_TOKENS, cfg.dim)
         self.pos_emb = nn.Embedding(cfg.max_len, cfg.dim)
@@ -144,6 +155,7 @@ class SequenceEncoder(nn.Module):
             raise ValueError(f"window length {L} exceeds encoder max_len {self.cfg.max_len}")
         if labels.shape != (B, L):
             raise ValueError(f"labels shape {tuple(labels.shape)} does not match fields {(B, L)}")
+        fields = fields * self.field_keep  # (B, L, M) blanked fields become the padding code 0
         emb = torch.cat([e(fields[..., j]) for j, e in enumerate(self.field_emb)], dim=-1)  # (B, L, M*f)
         pos = torch.arange(self.cfg.max_len - L, self.cfg.max_len, device=fields.device)  # (L,) right-aligned
         tok = self.field_proj(emb) + self.label_emb(labels) + self.pos_emb(pos)  # (B, L, v)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ class PretrainStageConfig:
             cross-entropy, not in the paper; see docs/choices.md): a field name, "auto" (the category
             field, :func:`~liftrec.recsys.schema.category_field`) or null (the paper's loss only).
         next_weight: weight of that auxiliary loss.
+        encode_user_fields: False (default) gives the encoder the user-side fields
+            (``schema.user_fields``) as the padding code: they are constant within a window, so they
+            carry no sequence information and only let the encoder memorise users (docs/choices.md).
     """
 
     enabled: bool = True
@@ -53,10 +56,18 @@ class PretrainStageConfig:
     training: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, patience=2))
     next_field: str | None = None
     next_weight: float = 1.0
+    encode_user_fields: bool = False
 
     def __post_init__(self) -> None:
         check(0.0 < self.mask_ratio < 1.0, "pretrain.mask_ratio", f"must be in (0, 1), got {self.mask_ratio}")
         check(0.0 < self.holdout_fraction < 1.0, "pretrain.holdout_fraction", "must be in (0, 1)")
+
+    def encoder_config(self, schema: Schema) -> EncoderConfig:
+        """The encoder's config for ``schema``: the user-side fields blanked unless ``encode_user_fields``."""
+        if self.encode_user_fields:
+            return self.encoder
+        fields = list(schema.fields)
+        return replace(self.encoder, blank_fields=tuple(fields.index(f) for f in schema.user_fields))
 
     def model_config(self, schema: Schema) -> PretrainConfig:
         """The model's config; ``next_field`` resolved to its index in ``schema``."""
@@ -66,8 +77,13 @@ class PretrainStageConfig:
                 nf = list(schema.fields).index(category_field(schema, self.next_field))
             except ConfigError as e:
                 raise ConfigError(f"parameter 'pretrain.next_field': {e}") from None
-        return PretrainConfig(mask_ratio=self.mask_ratio, head_hidden=self.head_hidden, encoder=self.encoder,
-                              next_field=nf, next_weight=self.next_weight)  # fmt: skip
+        return PretrainConfig(
+            mask_ratio=self.mask_ratio,
+            head_hidden=self.head_hidden,
+            encoder=self.encoder_config(schema),
+            next_field=nf,
+            next_weight=self.next_weight,
+        )
 
 
 class WindowTokens:
@@ -134,10 +150,10 @@ def pretrain_encoder(
     Returns:
         The encoder package and metrics (loss curve, held-out masked-label AUC per epoch, timings).
     """
-    encoder = seeded_encoder(cfg.encoder, schema, seed)
+    encoder = seeded_encoder(cfg.encoder_config(schema), schema, seed)
     if not cfg.enabled:
         logger.info("pretraining disabled: random frozen encoder (seed %d)", seed)
-        return encoder_package(encoder, cfg.encoder, schema, False), {"pretrained": 0}
+        return encoder_package(encoder, encoder.cfg, schema, False), {"pretrained": 0}
     X = rows[list(schema.fields)].to_numpy(np.int64)
     y = rows[LABEL].to_numpy(np.int64)
     pool, lo, hi = windows["pool_index"], np.asarray(windows["seq_lo"]), np.asarray(windows["seq_hi"])
@@ -181,4 +197,4 @@ def pretrain_encoder(
     if checkpoint_dir is not None:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     encoder = model.encoder.cpu()
-    return encoder_package(encoder, cfg.encoder, schema, True), metrics
+    return encoder_package(encoder, encoder.cfg, schema, True), metrics
