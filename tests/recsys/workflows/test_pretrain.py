@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from liftrec.recsys.config import from_dict
+from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.workflows.pretrain import PretrainStageConfig, pretrain_encoder
 
 LENGTH = 6  # the windows of the tiny_stages fixture (conftest.py)
 
 
-def _pretrain(stages: dict, seed: int) -> dict:
-    cfg = from_dict(
+def _tiny_config(epochs: int) -> PretrainStageConfig:
+    return from_dict(
         PretrainStageConfig,
         {"encoder": {"dim": 8, "field_dim": 4, "layers": 1, "heads": 2, "max_len": LENGTH},
-         "training": {"epochs": 2, "batch_size": 32}},
+         "training": {"epochs": epochs, "batch_size": 32}},
         "pretrain",
     )  # fmt: skip
+
+
+def _pretrain(stages: dict, seed: int) -> dict:
+    cfg = _tiny_config(epochs=2)
     s = stages
     package, metrics = pretrain_encoder(s["rows"], s["windows"], s["schema"], cfg, LENGTH, seed)
     return {"state": package["state_dict"], "curve": metrics["curve.train_loss"]}
@@ -44,12 +50,13 @@ def test_user_fields_are_blanked_unless_encode_user_fields(tiny_stages: dict) ->
     assert default.encoder_config(schema).blank_fields == user_idx
     keep = from_dict(PretrainStageConfig, {"encode_user_fields": True}, "pretrain")
     assert keep.encoder_config(schema).blank_fields == ()
-    cfg = from_dict(
-        PretrainStageConfig,
-        {"encoder": {"dim": 8, "field_dim": 4, "layers": 1, "heads": 2, "max_len": LENGTH},
-         "training": {"epochs": 1, "batch_size": 32}},
-        "pretrain",
-    )  # fmt: skip
     s = tiny_stages
-    package, _ = pretrain_encoder(s["rows"], s["windows"], schema, cfg, LENGTH, 0)
+    package, _ = pretrain_encoder(s["rows"], s["windows"], schema, _tiny_config(epochs=1), LENGTH, 0)
     assert load_encoder(package).cfg.blank_fields == user_idx  # the package rebuilds the same encoder
+
+
+def test_bad_encode_user_fields_and_a_hand_set_blank_fields_are_rejected() -> None:
+    with pytest.raises(ConfigError, match="pretrain.encode_user_fields.*true/false"):
+        from_dict(PretrainStageConfig, {"encode_user_fields": "yes"}, "pretrain")
+    with pytest.raises(ConfigError, match="pretrain.encoder.blank_fields.*leave it unset"):
+        from_dict(PretrainStageConfig, {"encoder": {"blank_fields": [0]}}, "pretrain")

@@ -61,6 +61,8 @@ class PretrainStageConfig:
     def __post_init__(self) -> None:
         check(0.0 < self.mask_ratio < 1.0, "pretrain.mask_ratio", f"must be in (0, 1), got {self.mask_ratio}")
         check(0.0 < self.holdout_fraction < 1.0, "pretrain.holdout_fraction", "must be in (0, 1)")
+        check(not self.encoder.blank_fields, "pretrain.encoder.blank_fields",
+              "is derived from the schema by pretrain.encode_user_fields; leave it unset")  # fmt: skip
 
     def encoder_config(self, schema: Schema) -> EncoderConfig:
         """The encoder's config for ``schema``: the user-side fields blanked unless ``encode_user_fields``."""
