@@ -26,7 +26,7 @@ t-test of LIFT against each variant over seeds, and writes everything as JSON.
 
     python benchmarks/quality.py --seeds 0 1 2 --out benchmarks/results/quality_synthetic.json
     python benchmarks/quality.py --dataset ml-100k --raw-dir ../shared/data/ml-100k --task topn \\
-        --set negatives.keep_fraction=0.2
+        --set negatives.topn_target_fraction=0.2
 """
 
 from __future__ import annotations
@@ -118,7 +118,8 @@ def prepare(params: dict[str, Any], dataset: str, raw_dir: str | None, task: str
         df, schema = load_raw(dataset, Path(raw_dir), from_dict(LoaderConfig, params.get("ingest"), "ingest"))
     split_cfg = from_dict(SplitConfig, _merge(profile.get("split"), params.get("split")), "split")
     split, _ = split_by_time(df, split_cfg, schema.time_unit)
-    neg_cfg = from_dict(NegativeConfig, {**(params.get("negatives") or {}), "task": task}, "negatives")
+    neg = _merge(profile.get("negatives"), params.get("negatives"))
+    neg_cfg = from_dict(NegativeConfig, {**neg, "task": task}, "negatives")
     rows = sample_negatives(split, schema, neg_cfg, seed)
     windows = build_windows(rows, from_dict(WindowConfig, params.get("windows"), "windows"))
     return rows, schema, windows

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,17 @@ EXPERIMENT = "liftrec"
 def tracking_uri(project_path: Path) -> str:
     """``MLFLOW_TRACKING_URI`` when set, else an SQLite store at an absolute path in the project root."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path(project_path).resolve() / 'mlflow.db'}"
+
+
+_NOT_IN_MLFLOW_NAMES = re.compile(r"[^0-9A-Za-z_\-. :/]")
+
+
+def mlflow_metric_name(name: str) -> str:
+    """The name MLflow stores a metric under: the paper's ``HR@10`` becomes ``HR_at_10``.
+
+    MLflow accepts alphanumerics, ``_ - . : /`` and spaces only; the JSON reports keep the paper's names.
+    """
+    return _NOT_IN_MLFLOW_NAMES.sub("_", name.replace("@", "_at_"))
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -189,7 +201,7 @@ class MlflowTrackingHook:
             return
         mlflow = self._mlflow
         seconds = time.perf_counter() - self._node_start.pop(node.name, time.perf_counter())
-        mlflow.log_metric(f"seconds.{node.name}", seconds)
+        mlflow.log_metric(mlflow_metric_name(f"seconds.{node.name}"), seconds)
         for name, value in outputs.items():
             short = name.split(".")[-1]
             if short.endswith("metrics") and isinstance(value, dict):
@@ -209,7 +221,8 @@ class MlflowTrackingHook:
             self._mlflow.log_artifact(str(path))
 
     def _log_metrics(self, metrics: dict[str, Any]) -> None:
-        for key, value in _flatten(metrics).items():
+        for name, value in _flatten(metrics).items():
+            key = mlflow_metric_name(name)
             if isinstance(value, bool):
                 continue
             if isinstance(value, (int, float)):

@@ -79,7 +79,11 @@ def validate_parameters(params: dict[str, Any], stages: set[str] | None = None) 
     build(LoaderConfig, params.get("ingest"), "ingest")
     build(SyntheticConfig, params.get("synthetic"), "synthetic")
     build(SplitConfig, section(dataset, datasets, "split", params.get("split")), "split")
-    build(NegativeConfig, {**(params.get("negatives") or {}), "task": task}, "negatives")
+    build(
+        NegativeConfig,
+        {**section(dataset, datasets, "negatives", params.get("negatives")), "task": task},
+        "negatives",
+    )
     build(WindowConfig, params.get("windows"), "windows")
     for hook in _STAGE_VALIDATORS:
         hook(params)

@@ -11,17 +11,33 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 ROW_ID = "row_id"
 USER_ID = "user_id"  # dense user code, equal to the code of the schema's user field
 TS = "ts"  # int64 seconds (or the dataset's own monotone time unit, see the loader)
 LABEL = "label"  # int8, 1 = positive (every raw interaction), 0 = sampled negative
 PERIOD = "period"  # int8, one of PERIODS' values
 GROUP_ID = "group_id"  # row_id of the positive a row belongs to (its candidate group for top-N)
+SCORED = "scored"  # int8, 1 = a target: a train / valid / test row of a candidate group that is scored
 
 RETRIEVAL, TRAIN, VALID, TEST = 0, 1, 2, 3
 PERIODS = {"retrieval": RETRIEVAL, "train": TRAIN, "valid": VALID, "test": TEST}
 
 PAD = -1  # padding value inside windows of row ids
+
+
+def target_mask(rows: pd.DataFrame) -> np.ndarray:
+    """(N,) bool: the rows that are targets (scored), i.e. the ``scored`` column.
+
+    A rows table without that column (hand-built ones) scores every train / valid / test row.
+    ``negatives.target_fraction`` < 1 leaves some later-period positives unscored: they stay in the
+    table, so they still appear in histories, but no model is trained or evaluated on them.
+    """
+    if SCORED in rows.columns:
+        return rows[SCORED].to_numpy() == 1
+    return np.asarray(rows[PERIOD].to_numpy() != RETRIEVAL)
 
 
 @dataclass(frozen=True)

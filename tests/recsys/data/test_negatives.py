@@ -13,7 +13,19 @@ from hypothesis import strategies as st
 from liftrec.recsys.config import from_dict
 from liftrec.recsys.data.negatives import NegativeConfig, item_tuples, sample_negatives
 from liftrec.recsys.errors import ConfigError, DataError
-from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, RETRIEVAL, ROW_ID, TEST, TRAIN, TS, USER_ID, Schema
+from liftrec.recsys.schema import (
+    GROUP_ID,
+    LABEL,
+    PERIOD,
+    RETRIEVAL,
+    ROW_ID,
+    SCORED,
+    TEST,
+    TRAIN,
+    TS,
+    USER_ID,
+    Schema,
+)
 
 SCHEMA = Schema(
     dataset="tiny",
@@ -160,15 +172,52 @@ def test_determinism_by_seed() -> None:
     assert not a.equals(sample_negatives(pos, SCHEMA, NegativeConfig(), seed=8))
 
 
-def test_keep_fraction_keeps_whole_groups_and_all_retrieval() -> None:
+def emitted(full: pd.DataFrame, thin: pd.DataFrame) -> np.ndarray:
+    """Row ids of ``full`` (target_fraction 1) that ``thin`` holds, in order: every retrieval row, every
+    positive, and the negatives of the groups ``thin`` scores (positives correspond one to one)."""
+    pos_full = full[LABEL].to_numpy() == 1
+    kept_pos = np.zeros(len(full), dtype=bool)
+    thin_pos = thin[thin[LABEL] == 1]
+    kept_pos[np.flatnonzero(pos_full)] = (thin_pos[PERIOD] == RETRIEVAL).to_numpy() | (
+        thin_pos[SCORED] == 1
+    ).to_numpy()
+    keep = kept_pos[full[GROUP_ID].to_numpy()] | pos_full
+    return np.flatnonzero(keep)
+
+
+CONTENT = [USER_ID, TS, LABEL, PERIOD, "user", "item", "category", "behavior"]
+
+
+@pytest.mark.parametrize("task", ["ctr", "topn"])
+def test_target_fraction_thins_the_scored_groups_only(task: str) -> None:
+    """Every positive stays; the kept groups are whole; every row is the one of target_fraction 1."""
     pos = big()
-    rows = sample_negatives(pos, SCHEMA, NegativeConfig(keep_fraction=0.25), seed=9)
-    kept = pos[pos[PERIOD] == RETRIEVAL]
-    n_ret = (rows[PERIOD] == RETRIEVAL).sum()
-    assert n_ret == 2 * len(kept)
-    n_lab = ((rows[PERIOD] != RETRIEVAL) & (rows[LABEL] == 1)).sum()
-    assert abs(n_lab / (pos[PERIOD] != RETRIEVAL).sum() - 0.25) < 0.05
-    assert (rows.groupby(GROUP_ID).size() == 2).all()
+    cfg = NegativeConfig(task=task, topn_per_positive=5)
+    full = sample_negatives(pos, SCHEMA, cfg, seed=9)
+    thin = sample_negatives(
+        pos, SCHEMA, NegativeConfig(task=task, topn_per_positive=5, **{f"{task}_target_fraction": 0.25}), 9
+    )
+    later = pos[PERIOD] != RETRIEVAL
+    assert (thin[LABEL] == 1).sum() == len(pos)  # no interaction leaves the table
+    scored = thin[thin[SCORED] == 1]
+    assert (scored[PERIOD] != RETRIEVAL).all()
+    n_groups = scored[GROUP_ID].nunique()
+    assert abs(n_groups / later.sum() - 0.25) < 0.05
+    assert (scored.groupby(GROUP_ID).size() == 1 + cfg.per_positive).all()  # scored groups are whole
+    unscored = thin[(thin[SCORED] == 0) & (thin[PERIOD] != RETRIEVAL)]
+    assert (unscored[LABEL] == 1).all() and (unscored[GROUP_ID] == unscored[ROW_ID]).all()
+    # Row for row, the thin table is the full one without the dropped negatives: the retrieval
+    # period (pretraining data, datastore keys) and the scored groups' negatives are the same draws.
+    same = full.iloc[emitted(full, thin)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(same[CONTENT], thin[CONTENT])
+    assert (full[SCORED] == (full[PERIOD] != RETRIEVAL)).all()
+
+
+def test_target_fraction_one_is_the_unthinned_table() -> None:
+    pos = big()
+    a = sample_negatives(pos, SCHEMA, NegativeConfig(), seed=9)
+    b = sample_negatives(pos, SCHEMA, NegativeConfig(ctr_target_fraction=1.0), seed=9)
+    pd.testing.assert_frame_equal(a, b)
 
 
 def test_unsorted_input_is_sorted() -> None:
@@ -203,8 +252,8 @@ def test_input_errors() -> None:
         {"task": "rank"},
         {"ctr_per_positive": 0},
         {"topn_own_history_prob": 1.5},
-        {"keep_fraction": 0.0},
-        {"keep_fraction": 1.1},
+        {"ctr_target_fraction": 0.0},
+        {"topn_target_fraction": 1.1},
         {"retrieval_per_positive": -1},
         {"negatives": 3},
     ],
@@ -272,12 +321,13 @@ def digest(frame: pd.DataFrame) -> str:
     ("cfg", "expected"),
     [
         (NegativeConfig(), "d2343599cb2b46f7"),
-        (NegativeConfig(task="topn", topn_per_positive=20, keep_fraction=0.5), "bb7b6db32ea726a3"),
+        (NegativeConfig(task="topn", topn_per_positive=20), "38abd8ce52b66079"),
     ],
 )
 def test_same_seed_same_rows_as_the_whole_table_implementation(cfg: NegativeConfig, expected: str) -> None:
-    """Pinned outputs of the original single-pass implementation: chunking changed no draw."""
-    assert digest(sample_negatives(big(), SCHEMA, cfg, seed=7)) == expected
+    """Pinned outputs of the original single-pass implementation: chunking changed no draw (the
+    ``scored`` column, added later, is left out of the pin)."""
+    assert digest(sample_negatives(big(), SCHEMA, cfg, seed=7).drop(columns=SCORED)) == expected
 
 
 @pytest.mark.parametrize(
@@ -285,7 +335,7 @@ def test_same_seed_same_rows_as_the_whole_table_implementation(cfg: NegativeConf
     [
         NegativeConfig(),
         NegativeConfig(task="topn", topn_per_positive=7, retrieval_per_positive=2),
-        NegativeConfig(keep_fraction=0.3, ctr_own_history_prob=1.0, ctr_per_positive=3),
+        NegativeConfig(ctr_target_fraction=0.3, ctr_own_history_prob=1.0, ctr_per_positive=3),
         NegativeConfig(retrieval_per_positive=0),
     ],
 )

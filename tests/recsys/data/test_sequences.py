@@ -303,7 +303,7 @@ def seeded_rows(cfg: NegativeConfig) -> pd.DataFrame:
     ("cfg", "expected"),
     [
         (NegativeConfig(), "b2cea002bad185ee"),
-        (NegativeConfig(task="topn", topn_per_positive=20, keep_fraction=0.5), "57478377b13e7db1"),
+        (NegativeConfig(task="topn", topn_per_positive=20), "cfa296189091e46a"),
     ],
 )
 def test_windows_pinned_and_independent_of_chunk_size(cfg: NegativeConfig, expected: str) -> None:

@@ -14,7 +14,7 @@ from liftrec.recsys.data.negatives import NegativeConfig, sample_negatives
 from liftrec.recsys.data.sequences import WindowConfig, build_windows
 from liftrec.recsys.data.split import SplitConfig, split_by_time
 from liftrec.recsys.data.synthetic import SyntheticConfig, generate_synthetic
-from liftrec.recsys.schema import LABEL, PERIOD, PERIODS, Schema
+from liftrec.recsys.schema import LABEL, PERIOD, PERIODS, RETRIEVAL, Schema, target_mask
 
 
 def ingest_interactions(
@@ -63,7 +63,10 @@ def add_negatives(
     seed: int,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Sample negatives per PROTOCOL.md and return the canonical ``rows`` table with its label balance."""
-    cfg_dict = {**(negatives or {}), "task": task_of(dataset, datasets, task)}
+    cfg_dict = {
+        **section(dataset, datasets, "negatives", negatives),
+        "task": task_of(dataset, datasets, task),
+    }
     rows = sample_negatives(
         split_rows, Schema.from_dict(schema), build(NegativeConfig, cfg_dict, "negatives"), seed
     )
@@ -71,14 +74,17 @@ def add_negatives(
 
 
 def rows_metrics(rows: pd.DataFrame) -> dict[str, Any]:
-    """Row counts and positive share per period."""
+    """Row counts, positive share and scored candidate groups per period."""
     out: dict[str, Any] = {"rows": int(len(rows))}
     period = rows[PERIOD].to_numpy()
     label = rows[LABEL].to_numpy()
+    scored = target_mask(rows)
     for name, code in PERIODS.items():
         sel = period == code
         out[f"{name}.rows"] = int(sel.sum())
         out[f"{name}.positive_share"] = float(label[sel].mean()) if sel.any() else 0.0
+        if code != RETRIEVAL:
+            out[f"{name}.scored_groups"] = int(np.count_nonzero(sel & scored & (label == 1)))
     return out
 
 

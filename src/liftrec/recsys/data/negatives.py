@@ -19,13 +19,17 @@ whose history is that one item cannot do better). Remaining collisions (another 
 item, i.e. an item listed under two categories) get up to ``_UNIFORM_ROUNDS`` more rounds; what is
 left after that (only when almost every tuple holds that item) is logged and kept.
 
-``keep_fraction`` < 1 keeps a random share of the train / valid / test positives (RIM keeps 10 %
-for CTR) with their negatives, for either task; dropped positives leave the table entirely.
+``target_fraction`` (``ctr_target_fraction`` / ``topn_target_fraction`` by task) < 1 scores a random share of the train / valid / test candidate groups (RIM
+keeps 10 % for CTR), for either task: the other groups' negatives are left out, but their positives
+stay in the table (``scored`` = 0), so histories and futures keep every real interaction. The
+fraction only thins what is scored: the groups are chosen by a random stream of their own, and
+every other draw is the one of ``target_fraction`` = 1, so the retrieval period's rows (pretraining
+data, datastore keys) and the scored groups' negatives do not depend on it.
 
 The output is sorted by (user, ts, group), rows of a group in random (seeded) order: a fixed
 "positive first" order would reveal labels by position to the sequence models. ``row_id`` is
-reassigned to the position and ``group_id`` is the row_id of the positive a row belongs to (its
-candidate group of 1 + 100 for top-N).
+reassigned to the position, ``group_id`` is the row_id of the positive a row belongs to (its
+candidate group of 1 + 100 for top-N) and ``scored`` (int8) is 1 for the rows of scored groups.
 
 Memory (Taobao's 100 M positives -> 200 M rows must fit 24 GB next to the input table): the output
 columns are allocated once and filled per chunk of positives; per-row temporaries are int32 tuple
@@ -46,13 +50,14 @@ import pandas as pd
 
 from liftrec.recsys.config import check
 from liftrec.recsys.errors import DataError
-from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID, Schema
+from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, RETRIEVAL, ROW_ID, SCORED, TS, USER_ID, Schema
 
 logger = logging.getLogger(__name__)
 
 _OWN_ROUNDS = 5
 _UNIFORM_ROUNDS = 10
 _CHUNK_ROWS = 1 << 22  # positives (or negatives) per vectorised step: bounds the temporaries
+_TARGET_STREAM = 1  # spawn key of the stream choosing the scored groups (independent of every other draw)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,9 @@ class NegativeConfig:
         topn_per_positive: negatives per labelled positive for top-N (its candidate group).
         topn_own_history_prob: probability that a top-N negative comes from the user's own history.
         retrieval_per_positive: uniform negatives per retrieval-period positive.
-        keep_fraction: share of train / valid / test positives kept (with their negatives).
+        ctr_target_fraction: share of train / valid / test candidate groups that are scored (their
+            positive with its negatives) for CTR; the other positives stay in the table, unscored.
+        topn_target_fraction: the same for top-N.
     """
 
     task: Literal["ctr", "topn"] = "ctr"
@@ -76,7 +83,8 @@ class NegativeConfig:
     topn_per_positive: int = 100
     topn_own_history_prob: float = 0.1
     retrieval_per_positive: int = 1
-    keep_fraction: float = 1.0
+    ctr_target_fraction: float = 1.0
+    topn_target_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         check(self.task in ("ctr", "topn"), "task", f"must be ctr or topn, got {self.task!r}")
@@ -85,13 +93,16 @@ class NegativeConfig:
         check(self.retrieval_per_positive >= 0, "retrieval_per_positive", "must be >= 0")
         for name in ("ctr_own_history_prob", "topn_own_history_prob"):
             check(0.0 <= getattr(self, name) <= 1.0, name, f"must be in [0, 1], got {getattr(self, name)}")
-        check(
-            0.0 < self.keep_fraction <= 1.0, "keep_fraction", f"must be in (0, 1], got {self.keep_fraction}"
-        )
+        for name in ("ctr_target_fraction", "topn_target_fraction"):
+            check(0.0 < getattr(self, name) <= 1.0, name, f"must be in (0, 1], got {getattr(self, name)}")
 
     @property
     def per_positive(self) -> int:
         return self.ctr_per_positive if self.task == "ctr" else self.topn_per_positive
+
+    @property
+    def target_fraction(self) -> float:
+        return self.ctr_target_fraction if self.task == "ctr" else self.topn_target_fraction
 
     @property
     def own_history_prob(self) -> float:
@@ -190,16 +201,8 @@ def sample_negatives(
     tuple_id = tuple_id.astype(_index_dtype(m))
 
     period = df[PERIOD].to_numpy(dtype=np.int8)
-    keep = None  # input row of every kept positive; None: all of them
-    if cfg.keep_fraction < 1.0:
-        mask = period == RETRIEVAL
-        for a, b in _chunks(len(df), chunk_rows):
-            mask[a:b] |= rng.random(b - a) < cfg.keep_fraction
-        keep = np.flatnonzero(mask).astype(_index_dtype(len(df)))
-        del mask
-        period, tuple_id = period[keep], tuple_id[keep]
+    kept = _scored_groups(period, cfg.target_fraction, seed, chunk_rows)
     user = df[USER_ID].to_numpy(dtype=np.int64)
-    user = user if keep is None else user[keep]
     pos_tuple = tuple_id
     del tuple_id
     n = len(period)
@@ -273,9 +276,26 @@ def sample_negatives(
     # those are rebound, not deleted, as ruff reports a del'd closure variable as undefined (F821).
     del own, retrieval
     owner = hist_tuple = pos_tuple = None
-    out = _assemble(df, schema, tuples, neg, k, period, user, keep, rng, chunk_rows)
-    logger.info("negatives (%s): %d positives -> %d rows", cfg.task, n, len(out))
+    out = _assemble(df, schema, tuples, neg, k, period, user, kept, rng, chunk_rows)
+    logger.info(
+        "negatives (%s): %d positives -> %d rows, %d scored",
+        cfg.task, n, len(out), int(np.count_nonzero(out[SCORED].to_numpy())),
+    )  # fmt: skip
     return out
+
+
+def _scored_groups(period: np.ndarray, fraction: float, seed: int, chunk_rows: int) -> np.ndarray | None:
+    """Per positive, whether its group is kept (every retrieval group is); None when all are.
+
+    The draws come from a stream of their own, so the choice changes no other draw.
+    """
+    if fraction >= 1.0:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_TARGET_STREAM,)))
+    kept = period == RETRIEVAL
+    for a, b in _chunks(len(period), chunk_rows):
+        kept[a:b] |= rng.random(b - a) < fraction
+    return kept
 
 
 def _assemble(
@@ -286,17 +306,19 @@ def _assemble(
     k: np.ndarray,
     period: np.ndarray,
     user: np.ndarray,
-    keep: np.ndarray | None,
+    kept: np.ndarray | None,
     rng: np.random.Generator,
     chunk_rows: int,
 ) -> pd.DataFrame:
     """Write the output columns chunk of positives by chunk, each group shuffled.
 
     Every group lies inside one chunk and the shuffle keys are drawn chunk after chunk, so each chunk
-    is ordered exactly as its slice of one whole-table ``lexsort((random, group))`` would be.
+    is ordered exactly as its slice of one whole-table ``lexsort((random, group))`` would be. Groups
+    not ``kept`` are shuffled like the others (the stream stays that of keeping them all), then only
+    their positive is written, unscored.
     """
     n = len(k)
-    total = n + int(k.sum(dtype=np.int64))
+    total = n + int(k.sum(dtype=np.int64) if kept is None else k[kept].sum(dtype=np.int64))
     ts = df[TS].to_numpy(dtype=np.int64)
     out: dict[str, np.ndarray] = {
         ROW_ID: np.arange(total, dtype=np.int64),
@@ -305,6 +327,7 @@ def _assemble(
         LABEL: np.empty(total, dtype=np.int8),
         PERIOD: np.empty(total, dtype=np.int8),
         GROUP_ID: np.empty(total, dtype=np.int64),
+        SCORED: np.empty(total, dtype=np.int8),
     }
     src_cols = {c: df[c].to_numpy() for c in df.columns if c not in out}
     # The user field usually holds the user_id codes: share one array instead of a second copy.
@@ -335,25 +358,36 @@ def _assemble(
         is_pos = np.zeros(size, dtype=bool)
         is_pos[pos_at] = True
         src = np.repeat(np.arange(a, b, dtype=np.int64), counts)  # positive index of every row
-        rows = slice(row0, row0 + size)
+        neg_c = neg[neg0 : neg0 + size - (b - a)]  # negatives are dealt to the rows in row order
+        neg0 += size - (b - a)
+        if kept is not None:  # write kept groups whole and the positive alone of the others
+            emit = kept[src] | is_pos
+            neg_c = neg_c[emit[~is_pos]]
+            group_row = row0 + (np.cumsum(emit) - 1)[pos_at]  # output row of every positive
+            src, is_pos = src[emit], is_pos[emit]
+        else:
+            group_row = row0 + pos_at
+        rows = slice(row0, row0 + len(src))
         # np.take(..., out=) gathers straight into the output (no temporary); indices are in range.
         np.take(user, src, out=out[USER_ID][rows], mode="clip")
         np.take(period, src, out=out[PERIOD][rows], mode="clip")
+        np.take(ts, src, out=out[TS][rows], mode="clip")
         out[LABEL][rows] = is_pos
-        out[GROUP_ID][rows] = np.repeat(row0 + pos_at, counts)
-        take = src if keep is None else keep[src]  # input row of every output row
-        np.take(ts, take, out=out[TS][rows], mode="clip")
+        np.take(group_row, src - a, out=out[GROUP_ID][rows], mode="clip")
+        scored = out[PERIOD][rows] != RETRIEVAL
+        if kept is not None:
+            scored &= kept[src]
+        out[SCORED][rows] = scored
         is_neg = ~is_pos
-        neg_c = neg[neg0 : neg0 + size - (b - a)]
         for c, col in src_cols.items():
             if c == share:
                 continue
             dst = out[c][rows]
-            np.take(col, take, out=dst, mode="clip")
+            np.take(col, src, out=dst, mode="clip")
             if c in item_at:
                 dst[is_neg] = tuples[neg_c, item_at[c]]
-        row0, neg0 = row0 + size, neg0 + size - (b - a)
+        row0 += len(src)
     if share is not None:
         out[share] = out[USER_ID]
-    out = {c: out[c] for c in [ROW_ID, USER_ID, TS, LABEL, PERIOD, GROUP_ID, *src_cols]}
+    out = {c: out[c] for c in [ROW_ID, USER_ID, TS, LABEL, PERIOD, GROUP_ID, SCORED, *src_cols]}
     return pd.DataFrame(out, copy=False)  # no block consolidation (a full copy at 100 M rows)

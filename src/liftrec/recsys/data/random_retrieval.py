@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from liftrec.recsys.errors import DataError
-from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID
+from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID, target_mask
 
 _CHUNK_ROWS = 1 << 20  # targets per vectorised step (the draws are made chunk by chunk, in order)
 
@@ -151,7 +151,7 @@ def random_retrieval_for_rows(
     period = rows[PERIOD].to_numpy()
     ret = period == RETRIEVAL
     ids, users, ts = (rows[c].to_numpy(np.int64) for c in (ROW_ID, USER_ID, TS))
-    tgt = ~ret
+    tgt = target_mask(rows)
     got = random_retrieval(ids[ret], users[ret], ts[ret], users[tgt], ts[tgt], k, rng,
                            exclude_own_user=exclude_own_user)  # fmt: skip
     return {"target_ids": ids[tgt], "row_ids": got, "scores": np.where(got >= 0, 0.0, -np.inf)}

@@ -13,7 +13,7 @@ from liftrec.recsys.config import check
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.retrieval.bm25 import BM25Config, make_retriever
 from liftrec.recsys.retrieval.datastore import DatastoreConfig, build_datastore, encode_rows
-from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID, Schema
+from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID, Schema, target_mask
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def encode_contexts(
     """
     t0 = time.perf_counter()
     store = build_datastore(encoder, rows, windows, schema, length, cfg)
-    targets = np.flatnonzero(rows[PERIOD].to_numpy() != RETRIEVAL).astype(np.int64)
+    targets = np.flatnonzero(target_mask(rows)).astype(np.int64)
     own = encode_rows(encoder, rows, windows, schema, targets, length, cfg, which="hist")
     seconds = time.perf_counter() - t0
     n = len(store.row_ids) * 2 + len(targets)
@@ -102,7 +102,6 @@ def retrieve_for_targets(
         raise ConfigError(
             f"parameter 'retrieval.query_fields': {missing} not in the dataset's fields {list(schema.fields)}"
         )
-    period = rows[PERIOD].to_numpy()
     ret = indexed_rows(rows, windows, min_future)
     n_ret = int(ret.sum())
     check(
@@ -117,7 +116,7 @@ def retrieve_for_targets(
     t0 = time.perf_counter()
     index = make_retriever(engine, keys[ret], ids[ret], users[ret], ts[ret], cfg)
     built = time.perf_counter() - t0
-    tgt = period != RETRIEVAL
+    tgt = target_mask(rows)
     t1 = time.perf_counter()
     res = index.search(keys[tgt], query_users=users[tgt], max_ts=ts[tgt])
     seconds = time.perf_counter() - t1

@@ -27,7 +27,7 @@ from liftrec.recsys.evaluation.metrics import auc
 from liftrec.recsys.models.batch import HistoryFn, model_batches, model_inputs
 from liftrec.recsys.models.registry import CONFIGS, MODELS, build_model
 from liftrec.recsys.retrieval.datastore import Datastore
-from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, ROW_ID, TEST, TRAIN, VALID, Schema
+from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, ROW_ID, TEST, TRAIN, VALID, Schema, target_mask
 from liftrec.recsys.training.device import move_batch, resolve_device
 from liftrec.recsys.training.loop import TrainConfig, fit
 from liftrec.recsys.training.seed import torch_seed
@@ -95,7 +95,7 @@ def select_targets(data: ModelData, periods: tuple[int, ...], k: int | None = No
         ConfigError: when ``k`` exceeds the retrieved K.
     """
     if data.retrieved is None:
-        ids = np.flatnonzero(np.isin(data.period, periods)).astype(np.int64)
+        ids = np.flatnonzero(np.isin(data.period, periods) & target_mask(data.rows)).astype(np.int64)
         return Targets(ids, None, None)
     tid = np.asarray(data.retrieved["target_ids"])
     keep = np.isin(data.period[tid], periods)
