@@ -56,7 +56,9 @@ def mapping(full: pd.DataFrame, thin: pd.DataFrame) -> np.ndarray:
 @pytest.mark.parametrize("pool", ["one_per_group", "all"])
 def test_histories_futures_and_datastore_do_not_depend_on_target_fraction(task: str, pool: str) -> None:
     pos = positives()
-    cfgs = [NegativeConfig(task=task, topn_per_positive=8, **{f"{task}_target_fraction": f}) for f in (1.0, 0.1)]
+    cfgs = [
+        NegativeConfig(task=task, topn_per_positive=8, **{f"{task}_target_fraction": f}) for f in (1.0, 0.1)
+    ]
     full, thin = (sample_negatives(pos, SCHEMA, c, seed=7) for c in cfgs)
     at = mapping(full, thin)
     pd.testing.assert_frame_equal(full.iloc[at][CONTENT].reset_index(drop=True), thin[CONTENT])

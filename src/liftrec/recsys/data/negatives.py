@@ -19,12 +19,12 @@ whose history is that one item cannot do better). Remaining collisions (another 
 item, i.e. an item listed under two categories) get up to ``_UNIFORM_ROUNDS`` more rounds; what is
 left after that (only when almost every tuple holds that item) is logged and kept.
 
-``target_fraction`` (``ctr_target_fraction`` / ``topn_target_fraction`` by task) < 1 scores a random share of the train / valid / test candidate groups (RIM
-keeps 10 % for CTR), for either task: the other groups' negatives are left out, but their positives
-stay in the table (``scored`` = 0), so histories and futures keep every real interaction. The
-fraction only thins what is scored: the groups are chosen by a random stream of their own, and
-every other draw is the one of ``target_fraction`` = 1, so the retrieval period's rows (pretraining
-data, datastore keys) and the scored groups' negatives do not depend on it.
+``ctr_target_fraction`` / ``topn_target_fraction`` (by task) < 1 scores a random share of the
+train / valid / test candidate groups (RIM keeps 10 % for CTR): the other groups' negatives are left
+out, but their positives stay in the table (``scored`` = 0), so histories and futures keep every real
+interaction. The fraction only thins what is scored: the groups are chosen by a random stream of
+their own, and every other draw is the one of a fraction of 1, so the retrieval period's rows
+(pretraining data, datastore keys) and the scored groups' negatives do not depend on it.
 
 The output is sorted by (user, ts, group), rows of a group in random (seeded) order: a fixed
 "positive first" order would reveal labels by position to the sequence models. ``row_id`` is

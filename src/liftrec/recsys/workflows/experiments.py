@@ -23,7 +23,14 @@ from liftrec.recsys.models.gbdt import TREE_MODELS
 from liftrec.recsys.models.registry import MODELS
 from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, ROW_ID, TEST, TRAIN, VALID
 from liftrec.recsys.training.loop import TrainConfig
-from liftrec.recsys.workflows.models import ModelData, load_model, score_model, select_targets, train_model
+from liftrec.recsys.workflows.models import (
+    ModelData,
+    load_model,
+    require_targets,
+    score_model,
+    select_targets,
+    train_model,
+)
 from liftrec.recsys.workflows.predict import evaluate_predictions
 
 logger = logging.getLogger(__name__)
@@ -118,6 +125,8 @@ def _run_gbdt(entry: EntryConfig, data: ModelData, seed: int) -> tuple[pd.DataFr
     model_cls, cfg_cls = TREE_MODELS[entry.model]
     cfg = from_dict(cfg_cls, dict(entry.params), path=entry.model)
     train, valid = select_targets(data, (TRAIN,)), select_targets(data, (VALID,))
+    for period, t in (("train", train), ("valid", valid)):
+        require_targets(data, t, period)
     t0 = time.perf_counter()
     model = model_cls(cfg).fit(data.X[train.row_ids], data.y[train.row_ids], data.X[valid.row_ids],
                                data.y[valid.row_ids], seed=seed)  # fmt: skip

@@ -27,7 +27,18 @@ from liftrec.recsys.evaluation.metrics import auc
 from liftrec.recsys.models.batch import HistoryFn, model_batches, model_inputs
 from liftrec.recsys.models.registry import CONFIGS, MODELS, build_model
 from liftrec.recsys.retrieval.datastore import Datastore
-from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, ROW_ID, TEST, TRAIN, VALID, Schema, target_mask
+from liftrec.recsys.schema import (
+    GROUP_ID,
+    LABEL,
+    PERIOD,
+    PERIODS,
+    ROW_ID,
+    TEST,
+    TRAIN,
+    VALID,
+    Schema,
+    target_mask,
+)
 from liftrec.recsys.training.device import move_batch, resolve_device
 from liftrec.recsys.training.loop import TrainConfig, fit
 from liftrec.recsys.training.seed import torch_seed
@@ -116,6 +127,24 @@ def select_targets(data: ModelData, periods: tuple[int, ...], k: int | None = No
     return Targets(tid[keep], ret, own)
 
 
+def require_targets(data: ModelData, targets: Targets, period: str) -> None:
+    """Raise a DataError naming the cause when a period has no scored target of both labels.
+
+    Raises:
+        DataError: the period is empty, or thinned to nothing by ``negatives.<task>_target_fraction``.
+    """
+    labels = data.y[targets.row_ids]
+    if len(labels) and labels.min() < labels.max():
+        return
+    positives = int(np.count_nonzero((data.period == PERIODS[period]) & (data.y == 1)))
+    raise DataError(
+        f"the {period} period has {len(labels)} scored rows ({positives} positives in it): too few to "
+        f"train or validate on; raise the scored share (negatives.ctr_target_fraction / "
+        f"topn_target_fraction) or move the split boundaries (split.*)",
+        column=PERIOD,
+    )
+
+
 def recent_history(data: ModelData) -> HistoryFn:
     """The last L pool rows of each target's user before the target (the windows' histories)."""
     if data.windows is None:
@@ -201,6 +230,8 @@ def train_model(
     with torch_seed(seed):
         model = build_model(name, cfg, **context, seed=seed)
     train, valid = select_targets(data, (TRAIN,), k), select_targets(data, (VALID,), k)
+    for period, t in (("train", train), ("valid", valid)):
+        require_targets(data, t, period)
     bs = training.batch_size
     train_b = batches_for(name, cfg, data, train, bs, shuffle=True, seed=seed)
     valid_b = batches_for(name, cfg, data, valid, 4 * bs, shuffle=False, seed=seed)
