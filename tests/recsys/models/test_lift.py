@@ -119,6 +119,18 @@ def test_context_inputs_matter_when_used() -> None:
         assert not torch.allclose(model(changed), model(batch)), key
 
 
+def test_paper_eq17_drops_labels_and_flat_embeddings() -> None:
+    """use_key_labels=False, use_flat_embeddings=False: hidden = [inter(x_t), inter(x_r), e_f, e_h, h_t]."""
+    paper = make_model(use_key_labels=False, use_flat_embeddings=False)
+    M, w, P = len(CARD), 16, len(CARD) * (len(CARD) - 1) // 2
+    assert paper.mlp[0].in_features == 2 * P + 3 * V
+    assert make_model().mlp[0].in_features == 2 * P + 3 * V + w + 2 * M * w
+    batch = make_batch()
+    assert torch.isfinite(paper(batch)).all()
+    paper.loss(batch).backward()
+    assert paper.embedding.weight.grad is not None and paper.embedding.weight.grad.abs().sum() > 0
+
+
 def test_user_id_can_be_blanked() -> None:
     batch = make_batch()
     other = dict(batch, x=batch["x"].clone(), keys=batch["keys"].clone())

@@ -12,7 +12,8 @@ embedding / interaction / MLP conventions of RIM (github qinjr/RIM), the closest
 * x_r = sum_i alpha_i x_i, e_r^h = sum_i alpha_i h_i, e_r^f = sum_i alpha_i f_i, where (h_i, f_i) are
   the frozen encoder's E(history), E(future) of retrieved row i, read from the datastore.
 * Interaction layer: the M(M-1)/2 pairwise inner products of field embeddings, for x_t and x_r.
-* hidden = [inter(x_t), inter(x_r), e_r^f, e_r^h, h_t, y_r, x_t, x_r] -> MLP (ReLU, dropout) -> logit.
+* hidden = [inter(x_t), inter(x_r), e_r^f, e_r^h, h_t, y_r, x_t, x_r] -> MLP (ReLU, dropout) -> logit
+  (Eq. 17 has [inter(x_t), inter(x_r), e_r^f, e_r^h, h_t]; y_r, x_t and x_r are switches, below).
 
 Deviations / choices where the paper is silent:
 
@@ -20,8 +21,9 @@ Deviations / choices where the paper is silent:
   appended (``use_key_labels``, default on). The paper's formula lists no label term, but the
   datastore keeps each row's label "for aggregation" (DESIGN.md §5) and RIM, which LIFT extends,
   pools the retrieved labels this way (synthetic data, one seed: test AUC 0.618 without, 0.640 with).
-* The flattened embeddings x_t and x_r are appended to the hidden vector (as RIM does: pairwise
-  products alone lose the first-order field effects, e.g. an item's popularity).
+* The flattened embeddings x_t and x_r are appended to the hidden vector (``use_flat_embeddings``,
+  default on; as RIM does: pairwise products alone lose the first-order field effects, e.g. an
+  item's popularity). The paper's Eq. 17 is ``use_key_labels=False, use_flat_embeddings=False``.
 * No 1/sqrt(d) scaling in the attention (the paper has none; the learned W absorbs any scale).
 * Embeddings start at N(0, 0.05^2) so the initial attention is near uniform.
 * ``use_user_id=False`` blanks the user-id field (padding code 0) in x_t and in the keys: with users
@@ -62,6 +64,7 @@ class LiftConfig:
         use_key_labels: feed y_r = sum_i alpha_i emb(y_i), the attention-pooled label embedding of the
             retrieved rows (RIM's label aggregation; the datastore keeps labels "for aggregation").
         use_user_id: embed the user-id field of the target and the keys (False: blanked to code 0).
+        use_flat_embeddings: feed the flattened x_t and x_r next to their pairwise products (RIM).
     """
 
     field_dim: int = 16
@@ -72,6 +75,7 @@ class LiftConfig:
     use_own_history: bool = True
     use_key_labels: bool = True
     use_user_id: bool = True
+    use_flat_embeddings: bool = True
 
     def __post_init__(self) -> None:
         check(self.field_dim >= 1, "field_dim", f"must be >= 1, got {self.field_dim}")
@@ -134,7 +138,8 @@ class LiftModel(nn.Module):
             self.label_emb = nn.Embedding(2, w)
             nn.init.normal_(self.label_emb.weight, std=0.05)
         n_context = encoder_dim * (int(cfg.use_history) + int(cfg.use_future) + int(cfg.use_own_history))
-        in_dim = 2 * (M * (M - 1) // 2) + 2 * M * w + n_context + w * int(cfg.use_key_labels)
+        n_flat = 2 * M * w * int(cfg.use_flat_embeddings)
+        in_dim = 2 * (M * (M - 1) // 2) + n_flat + n_context + w * int(cfg.use_key_labels)
         layers: list[nn.Module] = []
         for h in cfg.mlp:
             layers += [nn.Linear(in_dim, h), nn.ReLU(), nn.Dropout(cfg.dropout)]
@@ -190,7 +195,8 @@ class LiftModel(nn.Module):
         if self.cfg.use_key_labels:
             y_emb = self.label_emb(batch["key_label"].long())  # (B, K, w)
             parts.append(torch.einsum("bk,bkw->bw", alpha, y_emb))  # (B, w) y_r
-        parts += [x.reshape(B, M * w), x_r.reshape(B, M * w)]  # 2 x (B, M*w)
+        if self.cfg.use_flat_embeddings:
+            parts += [x.reshape(B, M * w), x_r.reshape(B, M * w)]  # 2 x (B, M*w)
         return self.mlp(torch.cat(parts, dim=-1)).squeeze(-1)  # (B,)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
