@@ -7,10 +7,10 @@ import pytest
 
 from liftrec.recsys.config import from_dict
 from liftrec.recsys.errors import ConfigError
-from liftrec.recsys.schema import TEST
+from liftrec.recsys.schema import RETRIEVAL, TEST, TRAIN
 from liftrec.recsys.training.loop import TrainConfig
 from liftrec.recsys.workflows.experiments import EntryConfig, ExperimentsConfig, entry_training, run_entry
-from liftrec.recsys.workflows.models import ModelData
+from liftrec.recsys.workflows.models import ModelData, select_targets
 
 CFG = ExperimentsConfig(seeds=(0, 1), training=TrainConfig(epochs=1, batch_size=128, patience=1))
 TINY_DIN = {"field_dim": 4, "mlp": [8], "attention_mlp": [8]}
@@ -51,6 +51,22 @@ def test_torch_baseline_over_seeds(tiny_data):
     )
     np.testing.assert_array_equal(again["row_id"], scores["row_id"])
     np.testing.assert_allclose(again["seed_1"], scores["seed_1"], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["din", "gbdt"])
+def test_baseline_trains_on_retrieval_and_train_when_asked(tiny_data, model):
+    """Paper §5.1: a baseline that retrieves nothing trains on the retrieval + train periods."""
+    params = TINY_DIN if model == "din" else {"num_leaves": 4, "n_estimators": 5}
+    one = ExperimentsConfig(seeds=(0,), training=CFG.training)
+    base, _ = run_entry("b", EntryConfig(model=model, params=params), one, tiny_data, "ctr", device="cpu")
+    both = EntryConfig(model=model, params=params, train_periods=("retrieval", "train"))
+    runs, scores = run_entry("b", both, one, tiny_data, "ctr", device="cpu")
+    assert len(scores["row_id"]) > 0 and (tiny_data.period[scores["row_id"]] == TEST).all()
+    assert runs["seeds"]["0"]["test"]["AUC"] != base["seeds"]["0"]["test"]["AUC"]
+    targets = select_targets(tiny_data, both.period_codes)
+    n_ret, n_train = ((tiny_data.period == p).sum() for p in (RETRIEVAL, TRAIN))
+    assert len(targets.row_ids) == n_ret + n_train  # every retrieval row and every scored train row
+    assert targets.ret_ids is None
 
 
 def test_gbdt_over_seeds(tiny_data):
@@ -101,8 +117,10 @@ def test_entry_training_applies_shared_settings_device_and_overrides():
         ({"model": "din", "param": {}}, r"experiment_models\.din\.param\b"),
         ({"model": "din", "tasks": ["ctr", "ranking"]}, r"experiment_models\.din\.tasks.*'ranking'"),
         ({"params": {}}, r"missing parameter 'experiment_models\.din\.model'"),
+        ({"model": "din", "train_periods": ["test"]}, r"experiment_models\.din\.train_periods"),
+        ({"model": "rim", "train_periods": ["retrieval", "train"]}, r"train_periods.*'rim' reads retrieved"),
     ],
-    ids=["unknown-model", "unknown-key", "bad-task", "no-model"],
+    ids=["unknown-model", "unknown-key", "bad-task", "no-model", "bad-periods", "retrieving-model"],
 )
 def test_entry_config_rejects_bad_entries(entry, needle):
     with pytest.raises(ConfigError, match=needle):

@@ -19,9 +19,10 @@ import pandas as pd
 
 from liftrec.recsys.config import check, from_dict
 from liftrec.recsys.errors import ConfigError
+from liftrec.recsys.models.batch import model_inputs
 from liftrec.recsys.models.gbdt import TREE_MODELS
 from liftrec.recsys.models.registry import MODELS
-from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, ROW_ID, TEST, TRAIN, VALID
+from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, PERIODS, ROW_ID, TEST, VALID
 from liftrec.recsys.training.loop import TrainConfig
 from liftrec.recsys.workflows.models import (
     ModelData,
@@ -47,12 +48,15 @@ class EntryConfig:
         params: the model's parameters (its config; unknown keys are rejected).
         training: overrides of ``experiments.training`` for this entry.
         tasks: the tables the entry belongs to ("ctr" and / or "topn"); skipped for other tasks.
+        train_periods: the periods it trains on: ("train",), or ("retrieval", "train") for a model that
+            reads no retrieved rows (the paper trains such baselines on retrieval + train, §5.1).
     """
 
     model: str
     params: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     tasks: tuple[Task, ...] = ("ctr", "topn")
+    train_periods: tuple[str, ...] = ("train",)
 
     def __post_init__(self) -> None:
         known = sorted(MODELS) + sorted(TREE_MODELS)
@@ -62,6 +66,21 @@ class EntryConfig:
             "tasks",
             f"must be ctr / topn, got {list(self.tasks)}",
         )
+        check(
+            set(self.train_periods) in ({"train"}, {"retrieval", "train"}),
+            "train_periods",
+            f"must be [train] or [retrieval, train], got {list(self.train_periods)}",
+        )
+        reads = model_inputs(MODELS[self.model]) if self.model in MODELS else frozenset({"x"})
+        check(
+            "retrieval" not in self.train_periods or not reads & {"keys", "context"},
+            "train_periods",
+            f"'{self.model}' reads retrieved rows, which retrieval-period rows do not have: [train] only",
+        )
+
+    @property
+    def period_codes(self) -> tuple[int, ...]:
+        return tuple(PERIODS[p] for p in self.train_periods)
 
 
 @dataclass(frozen=True)
@@ -124,7 +143,7 @@ def _predictions(data: ModelData, ids: np.ndarray, scores: np.ndarray) -> pd.Dat
 def _run_gbdt(entry: EntryConfig, data: ModelData, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
     model_cls, cfg_cls = TREE_MODELS[entry.model]
     cfg = from_dict(cfg_cls, dict(entry.params), path=entry.model)
-    train, valid = select_targets(data, (TRAIN,)), select_targets(data, (VALID,))
+    train, valid = select_targets(data, entry.period_codes), select_targets(data, (VALID,))
     for period, t in (("train", train), ("valid", valid)):
         require_targets(data, t, period)
     t0 = time.perf_counter()
@@ -139,7 +158,9 @@ def _run_gbdt(entry: EntryConfig, data: ModelData, seed: int) -> tuple[pd.DataFr
 def _run_torch(
     entry: EntryConfig, data: ModelData, seed: int, training: TrainConfig
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    package, m = train_model(entry.model, entry.params, training, data, seed)
+    package, m = train_model(
+        entry.model, entry.params, training, data, seed, train_periods=entry.period_codes
+    )
     t0 = time.perf_counter()
     pred = score_model(load_model(package, training.device), package, data, 4 * training.batch_size)
     return pred, {"train_seconds": m["seconds"], "best_epoch": m["best_epoch"],

@@ -32,6 +32,7 @@ from liftrec.recsys.schema import (
     LABEL,
     PERIOD,
     PERIODS,
+    RETRIEVAL,
     ROW_ID,
     TEST,
     TRAIN,
@@ -105,8 +106,11 @@ def select_targets(data: ModelData, periods: tuple[int, ...], k: int | None = No
         DataError: when the retrieval results and own histories cover different targets.
         ConfigError: when ``k`` exceeds the retrieved K.
     """
-    if data.retrieved is None:
-        ids = np.flatnonzero(np.isin(data.period, periods) & target_mask(data.rows)).astype(np.int64)
+    if data.retrieved is None or RETRIEVAL in periods:
+        # Retrieval-period rows are never scored, but a model reading no retrieved rows may train on
+        # them (they have none: EntryConfig keeps retrieving models on the train period).
+        usable = target_mask(data.rows) | (data.period == RETRIEVAL)
+        ids = np.flatnonzero(np.isin(data.period, periods) & usable).astype(np.int64)
         return Targets(ids, None, None)
     tid = np.asarray(data.retrieved["target_ids"])
     keep = np.isin(data.period[tid], periods)
@@ -209,6 +213,7 @@ def train_model(
     *,
     k: int | None = None,
     checkpoint_dir: str | Path | None = None,
+    train_periods: tuple[int, ...] = (TRAIN,),
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train a registered model on the train period, early-stopping on the validation AUC.
 
@@ -220,6 +225,8 @@ def train_model(
         seed: initialisation, batch order and dropout.
         k: use only the first k retrieved rows (None: all).
         checkpoint_dir: resumable per-epoch checkpoints (removed after success).
+        train_periods: the periods whose rows are training targets; (RETRIEVAL, TRAIN) trains a model
+            that reads no retrieved rows on every row before the validation period (paper §5.1).
 
     Returns:
         The model package (name, config, context, state dict, k) and metrics (curves, best epoch,
@@ -229,7 +236,7 @@ def train_model(
     context = data.context()
     with torch_seed(seed):
         model = build_model(name, cfg, **context, seed=seed)
-    train, valid = select_targets(data, (TRAIN,), k), select_targets(data, (VALID,), k)
+    train, valid = select_targets(data, train_periods, k), select_targets(data, (VALID,), k)
     for period, t in (("train", train), ("valid", valid)):
         require_targets(data, t, period)
     bs = training.batch_size
