@@ -29,7 +29,12 @@ CASES: list[tuple[str, str | None, dict[str, Any], str]] = [
     ("tmall", "tmall", {}, "ctr"),
     # The samples cover a few users and days: the paper's time points leave periods empty there.
     ("ml-1m", "ml-1m", {"split": {"mode": "quantiles"}}, "topn"),
-    ("lastfm-1k", "lastfm-1k", {"split": {"mode": "quantiles"}, "negatives": {"topn_target_fraction": 1.0}}, "topn"),
+    (
+        "lastfm-1k",
+        "lastfm-1k",
+        {"split": {"mode": "quantiles"}, "negatives": {"topn_target_fraction": 1.0}},
+        "topn",
+    ),
 ]
 
 

@@ -113,3 +113,25 @@ def test_next_field_objective_adds_a_cross_entropy_on_the_next_value() -> None:
     assert extra.item() > 0.5  # ~log(4): an untrained softmax over the 4 codes of field 2
     with pytest.raises(ValueError, match="next_field 3"):
         MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(next_field=3))
+
+
+def test_last_state_predicts_the_interaction_after_the_window() -> None:
+    """ "next_after" adds o_T's cross-entropy; -1 (the window ends the retrieval period) adds nothing."""
+    card = (5, 7, 4)
+    enc_cfg = EncoderConfig(dim=8, field_dim=4, layers=1, heads=2, dropout=0.0, max_len=6)
+    g = torch.Generator().manual_seed(0)
+    fields = torch.stack([torch.randint(1, c, (4, 6), generator=g) for c in card], -1)
+    labels = torch.randint(0, 2, (4, 6), generator=g)
+    torch.manual_seed(0)
+    model = MaskBehaviourModel(SequenceEncoder(enc_cfg, card), PretrainConfig(next_field=2), seed=1)
+    model.eval()
+    hidden = model.encoder(fields, labels)
+    base = model._next_loss(hidden, {"fields": fields, "labels": labels})
+    none = model._next_loss(hidden, {"fields": fields, "labels": labels, "next_after": torch.full((4,), -1)})
+    torch.testing.assert_close(none, base)
+    after = torch.tensor([1, 2, -1, 3])
+    with_last = model._next_loss(hidden, {"fields": fields, "labels": labels, "next_after": after})
+    states = torch.cat([hidden[:, :-1].reshape(-1, 8), hidden[[0, 1, 3], -1]])
+    targets = torch.cat([fields[:, 1:, 2].reshape(-1), after[[0, 1, 3]]])
+    expected = torch.nn.functional.cross_entropy(model.next_head(states), targets)
+    torch.testing.assert_close(with_last, expected)

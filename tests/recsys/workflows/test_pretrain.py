@@ -60,3 +60,24 @@ def test_bad_encode_user_fields_and_a_hand_set_blank_fields_are_rejected() -> No
         from_dict(PretrainStageConfig, {"encode_user_fields": "yes"}, "pretrain")
     with pytest.raises(ConfigError, match="pretrain.encoder.blank_fields.*leave it unset"):
         from_dict(PretrainStageConfig, {"encoder": {"blank_fields": [0]}}, "pretrain")
+
+
+def test_next_after_is_the_next_retrieval_row_of_the_same_user(tiny_stages: dict) -> None:
+    import numpy as np
+
+    from liftrec.recsys.schema import PERIOD, RETRIEVAL, USER_ID
+    from liftrec.recsys.workflows.pretrain import WindowTokens, row_after_window
+
+    rows, w = tiny_stages["rows"], tiny_stages["windows"]
+    pool, lo, hi = w["pool_index"], w["seq_lo"], w["seq_hi"]
+    users = rows[USER_ID].to_numpy()[pool[lo]]
+    X = rows[["user", "item", "category", "behavior"]].to_numpy()
+    tokens = WindowTokens(X, rows["label"].to_numpy(), pool, LENGTH, next_after=2)
+    out = tokens({"lo": lo, "hi": hi, "next_row": row_after_window(pool, hi, rows)})["next_after"]
+    period, uid = rows[PERIOD].to_numpy(), rows[USER_ID].to_numpy()
+    for i in range(len(lo)):
+        nxt = pool[hi[i]] if hi[i] < len(pool) else None
+        same = nxt is not None and uid[nxt] == users[i] and period[nxt] == RETRIEVAL
+        assert out[i] == (X[nxt, 2] if same else -1), i
+    assert (out >= 0).any() and (out == -1).any()
+    assert np.isin(out, np.append(X[:, 2], -1)).all()

@@ -98,21 +98,30 @@ class MaskBehaviourModel(nn.Module):
         return logits, m, hidden
 
     def _next_loss(self, hidden: Tensor, batch: dict[str, Tensor]) -> Tensor:
-        # every state o_i (masked or not) predicts field f of interaction i+1: a state summary
-        # that the paper's loss never asks of an unmasked last position, which is what E(window) reads
+        # Every state o_i (masked or not) predicts field f of interaction i+1: a state summary that
+        # the paper's loss never asks of an unmasked last position, which is what E(window) reads.
+        # The last state o_T predicts the interaction after the window ("next_after", (B,), -1 when
+        # there is none), so the state the datastore stores is itself supervised.
         f = self.cfg.next_field
         valid = batch["labels"] != LABEL_PAD  # (B, L)
         pairs = valid[:, :-1] & valid[:, 1:]  # (B, L-1) both i and i+1 are interactions
-        if not pairs.any():
+        states, targets = [hidden[:, :-1][pairs]], [batch["fields"][:, 1:, f][pairs]]  # (n, v), (n,)
+        after = batch.get("next_after")
+        if after is not None:
+            last = (after >= 0) & valid[:, -1]  # windows are left-padded: o_T is the last position
+            states.append(hidden[:, -1][last])
+            targets.append(after[last])
+        state, target = torch.cat(states), torch.cat(targets)
+        if len(target) == 0:
             return hidden.sum() * 0.0
-        logits = self.next_head(hidden[:, :-1][pairs])  # (n, C)
-        return F.cross_entropy(logits, batch["fields"][:, 1:, f][pairs])
+        return F.cross_entropy(self.next_head(state), target)
 
     def loss(self, batch: dict[str, Tensor]) -> Tensor:
         """BCE over the masked positions of a batch.
 
         Args:
-            batch: "fields" (B, L, M) int64 codes and "labels" (B, L) int64 raw tokens (0/1/PAD).
+            batch: "fields" (B, L, M) int64 codes and "labels" (B, L) int64 raw tokens (0/1/PAD);
+                optionally "next_after" (B,) the next field's code after each window (-1: none).
 
         Returns:
             Scalar loss.

@@ -19,7 +19,7 @@ from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.evaluation.metrics import auc
 from liftrec.recsys.models.encoder import EncoderConfig, SequenceEncoder
 from liftrec.recsys.models.pretrainer import MaskBehaviourModel, PretrainConfig, predict_masked
-from liftrec.recsys.schema import LABEL, USER_ID, Schema, category_field
+from liftrec.recsys.schema import LABEL, PERIOD, RETRIEVAL, USER_ID, Schema, category_field
 from liftrec.recsys.training.batching import ArrayBatches, window_tokens
 from liftrec.recsys.training.loop import TrainConfig, fit
 from liftrec.recsys.training.seed import derive_seed, torch_seed
@@ -43,6 +43,9 @@ class PretrainStageConfig:
             cross-entropy, not in the paper; see docs/choices.md): a field name, "auto" (the category
             field, :func:`~liftrec.recsys.schema.category_field`) or null (the paper's loss only).
         next_weight: weight of that auxiliary loss.
+        next_after_window: the last state o_T of a subsequence also predicts the interaction right
+            after it (when that is still in the user's retrieval period): o_T is what the datastore
+            stores, and without this only the states before it are supervised by the auxiliary loss.
         encode_user_fields: False (default) gives the encoder the user-side fields
             (``schema.user_fields``) as the padding code: they are constant within a window, so they
             carry no sequence information and only let the encoder memorise users (docs/choices.md).
@@ -56,6 +59,7 @@ class PretrainStageConfig:
     training: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, patience=2))
     next_field: str | None = None
     next_weight: float = 1.0
+    next_after_window: bool = True
     encode_user_fields: bool = False
 
     def __post_init__(self) -> None:
@@ -89,15 +93,42 @@ class PretrainStageConfig:
 
 
 class WindowTokens:
-    """``ArrayBatches`` transform: {"lo", "hi"} offset ranges -> {"fields", "labels"} token arrays."""
+    """``ArrayBatches`` transform: {"lo", "hi"} offset ranges -> {"fields", "labels"} token arrays.
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, pool_index: np.ndarray, length: int) -> None:
+    With ``next_after`` (a field index) and a "next_row" array (:func:`row_after_window`), it also
+    gives "next_after" (B,): that field's code in the row right after each window, -1 where none.
+    """
+
+    def __init__(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        pool_index: np.ndarray,
+        length: int,
+        next_after: int | None = None,
+    ) -> None:
         self.X, self.y, self.pool_index, self.length = X, y, pool_index, length
+        self.next_after = next_after
 
     def __call__(self, part: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ids = gather_windows(self.pool_index, part["lo"], part["hi"], self.length)  # (B, L)
         fields, labels = window_tokens(ids, self.X, self.y)  # (B, L, M), (B, L)
-        return {"fields": fields, "labels": labels}
+        out = {"fields": fields, "labels": labels}
+        if self.next_after is not None:
+            nxt = part["next_row"]
+            out["next_after"] = np.where(nxt >= 0, self.X[np.maximum(nxt, 0), self.next_after], -1)
+        return out
+
+
+def row_after_window(pool_index: np.ndarray, hi: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+    """Per window ending at ``hi``, the pool row right after it when that row is the same user's and
+    still in the retrieval period (pretraining never sees a later row), else -1."""
+    pool = np.asarray(pool_index)
+    user, period = rows[USER_ID].to_numpy(), rows[PERIOD].to_numpy()
+    nxt = pool[np.minimum(hi, len(pool) - 1)]
+    last = pool[np.maximum(hi - 1, 0)]
+    ok = (hi < len(pool)) & (hi > 0) & (user[nxt] == user[last]) & (period[nxt] == RETRIEVAL)
+    return np.where(ok, nxt, -1).astype(np.int64)
 
 
 def encoder_package(
@@ -167,16 +198,17 @@ def pretrain_encoder(
     )
     if held.all() or not held.any():
         raise ValueError(f"pretraining needs subsequences of at least 2 users, got {len(uniq)}")
-    tokens = WindowTokens(X, y, pool, length)
+    model_cfg = cfg.model_config(schema)
+    after = model_cfg.next_field if cfg.next_after_window else None
+    tokens = WindowTokens(X, y, pool, length, next_after=after)
+    nxt = row_after_window(pool, hi, rows)
     tc = cfg.training
-    train = ArrayBatches(
-        {"lo": lo[~held], "hi": hi[~held]}, tc.batch_size, shuffle=True, seed=seed, transform=tokens
-    )
-    valid = ArrayBatches(
-        {"lo": lo[held], "hi": hi[held]}, 4 * tc.batch_size, shuffle=False, seed=seed, transform=tokens
-    )
+    train = ArrayBatches({"lo": lo[~held], "hi": hi[~held], "next_row": nxt[~held]}, tc.batch_size,
+                         shuffle=True, seed=seed, transform=tokens)  # fmt: skip
+    valid = ArrayBatches({"lo": lo[held], "hi": hi[held], "next_row": nxt[held]}, 4 * tc.batch_size,
+                         shuffle=False, seed=seed, transform=tokens)  # fmt: skip
     with torch_seed(derive_seed(seed, 1)):  # the heads too: an unseeded head made reruns differ
-        model = MaskBehaviourModel(encoder, cfg.model_config(schema), seed=seed)
+        model = MaskBehaviourModel(encoder, model_cfg, seed=seed)
 
     def masked_auc(m: torch.nn.Module) -> float:
         probs, targets = predict_masked(m, valid)
