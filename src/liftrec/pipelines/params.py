@@ -76,7 +76,11 @@ def validate_parameters(params: dict[str, Any], stages: set[str] | None = None) 
     datasets = params.get("datasets") or {}
     dataset_profile(dataset, datasets)
     task = task_of(dataset, datasets, params.get("task"))
-    build(LoaderConfig, params.get("ingest"), "ingest")
+    loader_cfg = build(LoaderConfig, params.get("ingest"), "ingest")
+    if dataset != "synthetic":
+        from liftrec.recsys.data.loaders import check_fields
+
+        check_fields(dataset, loader_cfg)
     build(SyntheticConfig, params.get("synthetic"), "synthetic")
     build(SplitConfig, section(dataset, datasets, "split", params.get("split")), "split")
     build(
@@ -90,6 +94,16 @@ def validate_parameters(params: dict[str, Any], stages: set[str] | None = None) 
     for stage, hook in _PIPELINE_VALIDATORS.items():
         if stages is None or stage in stages:
             hook(params)
+    # last: every parameter is checked first, and a test of them needs no raw files
+    if dataset != "synthetic" and (stages is None or "data_processing" in stages):
+        from liftrec.recsys.data.loaders import check_raw_dir
+        from liftrec.recsys.errors import DataError
+
+        raw_dir = params.get("raw_dir") or f"data/01_raw/{dataset}"
+        try:
+            check_raw_dir(dataset, raw_dir)
+        except DataError as e:
+            raise ConfigError(f"parameter 'raw_dir': {e}") from None
 
 
 # Later stages register their validators here (see each stage's params builder).

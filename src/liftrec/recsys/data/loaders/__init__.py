@@ -19,12 +19,13 @@ import pandas as pd
 
 from liftrec.recsys.config import check
 from liftrec.recsys.data.loaders import alipay, lastfm, movielens, taobao, tmall
+from liftrec.recsys.data.loaders._csv import require_file
 from liftrec.recsys.data.loaders._encode import DatasetSpec, build_frame
 from liftrec.recsys.data.loaders.config import LoaderConfig, parse_time_bound
-from liftrec.recsys.errors import ConfigError
+from liftrec.recsys.errors import ConfigError, DataError
 from liftrec.recsys.schema import Schema
 
-__all__ = ["DATASETS", "LoaderConfig", "dataset_spec", "load_raw"]
+__all__ = ["DATASETS", "LoaderConfig", "check_fields", "check_raw_dir", "dataset_spec", "load_raw"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,35 @@ def dataset_spec(dataset: str) -> DatasetSpec:
     if dataset not in _LOADERS:
         raise ConfigError(f"unknown dataset {dataset!r}; known datasets: {list(DATASETS)}")
     return _LOADERS[dataset].SPEC
+
+
+def check_raw_dir(dataset: str, raw_dir: str | Path) -> None:
+    """Fail at once, with where to get the files, when ``raw_dir`` lacks the dataset's main raw file.
+
+    Raises:
+        DataError: naming the folder, the expected file and the page that lists the official files.
+    """
+    loader = _LOADERS[dataset_spec(dataset).name]
+    name = getattr(loader, "FILE", None) or loader.ratings
+    try:
+        require_file(Path(raw_dir), name)
+    except DataError as e:
+        raise DataError(
+            f"{e}; download the official {dataset} files (docs/datasets.md lists them and where to get "
+            f"them) into that folder, or point --params=raw_dir=<folder> at them"
+        ) from None
+
+
+def check_fields(dataset: str, cfg: LoaderConfig) -> None:
+    """The ``ingest`` field and query-field lists against what the dataset offers, before any read.
+
+    Raises:
+        ConfigError: naming ``ingest.fields`` or ``ingest.query_fields``.
+    """
+    spec = dataset_spec(dataset)
+    fields, _ = _resolve_fields(spec, cfg)
+    if cfg.query_fields is not None:
+        _resolve_query(spec, cfg, fields)
 
 
 def _resolve_fields(spec: DatasetSpec, cfg: LoaderConfig) -> tuple[tuple[str, ...], bool]:
