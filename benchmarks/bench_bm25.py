@@ -9,12 +9,14 @@ exclusion bites). K = 10.
 For N <= --oracle-max-n (default 1M): engine (default config: paper IDF, own user excluded) and
 engine with the ``rank_bm25`` IDF vs ``rank_bm25.BM25Okapi`` (through ``OracleBM25``, same IDF and
 exclusion) on a sample of queries, with a top-K identity check (ids equal, scores within 1e-9);
-larger N: the engine alone (100M needs ``--full``). Wall q/s uses both cores; q per CPU-second
-(all threads) and the 1-minute load average are recorded because the machine may be shared.
-Prints a Markdown table and writes JSON.
+larger N: the engine alone (100M needs ``--full``). Each ``--tie-break`` rule (default: both) gets
+its own engine index and is checked against the oracle under the same rule. Wall q/s uses both
+cores; q per CPU-second (all threads) and the 1-minute load average are recorded because the
+machine may be shared. Prints a Markdown table and writes JSON.
 
     python benchmarks/bench_bm25.py --sizes 100000 1000000 10000000
     python benchmarks/bench_bm25.py --sizes 100000000 --full      # ~12 GB peak RSS, ~5 min
+    python benchmarks/bench_bm25.py --sizes 1000000 --tie-break shuffled latest
 """
 
 from __future__ import annotations
@@ -106,17 +108,35 @@ def _timed_search(index: BM25Index, queries: dict, repeat: int = 3) -> tuple[obj
     return res, nq / best, nq / best_cpu
 
 
-def run_size(n: int, n_queries: int, n_oracle: int, with_oracle: bool, seed: int, behaviour: bool) -> dict:
-    """Benchmark one datastore size; returns a JSON-able record."""
-    rec: dict = dict(n_rows=n, behaviour_field=behaviour)
+def run_size(
+    n: int, n_queries: int, n_oracle: int, with_oracle: bool, seed: int, behaviour: bool, ties: list[str]
+) -> list[dict]:
+    """Benchmark one datastore size under each tie rule; returns one JSON-able record per rule."""
     t0 = time.perf_counter()
     rows = make_rows(n, n, seed, behaviour)
     queries = make_rows(n_queries, n, seed + 1, behaviour)
-    rec["generate_s"] = round(time.perf_counter() - t0, 1)
+    generate_s = round(time.perf_counter() - t0, 1)
+    tiny = BM25Config(k=10)  # load the compiled kernels before anything is timed
+    BM25Index.build(rows["keys"][:100], np.arange(100), rows["users"][:100], rows["ts"][:100], tiny)
+    oracle = None
+    out = []
+    for tie in ties:
+        rec = dict(n_rows=n, behaviour_field=behaviour, tie_break=tie, generate_s=generate_s)
+        oracle = run_rule(rec, rows, queries, n_oracle, with_oracle, oracle)
+        out.append(rec)
+        print(json.dumps(rec), flush=True)
+    return out
+
+
+def run_rule(
+    rec: dict, rows: dict, queries: dict, n_oracle: int, with_oracle: bool, oracle: OracleBM25 | None
+) -> OracleBM25 | None:
+    """Engine (and oracle) under ``rec["tie_break"]``; fills ``rec``, returns the oracle for reuse."""
+    n, tie = rec["n_rows"], rec["tie_break"]
     base_rss, _ = _rss_mb()
     _reset_peak()
     t0 = time.perf_counter()
-    cfg = BM25Config(k=10)
+    cfg = BM25Config(k=10, tie_break=tie)
     index = BM25Index.build(rows["keys"], np.arange(n, dtype=np.int64), rows["users"], rows["ts"], cfg)
     rec["engine_build_s"] = round(time.perf_counter() - t0, 2)
     rec["engine_index_mb"] = round(index.nbytes / 2**20, 1)
@@ -124,15 +144,18 @@ def run_size(n: int, n_queries: int, n_oracle: int, with_oracle: bool, seed: int
     index.search(queries["keys"][:64], query_users=queries["users"][:64])  # compile / warm caches
     rec["load_avg_1min"] = os.getloadavg()[0]
     _, rec["engine_qps_paper"], rec["engine_q_per_cpu_s_paper"] = _timed_search(index, queries)
-    comp = index.with_config(BM25Config(k=10, idf="rank_bm25"))  # same arrays, rank-bm25's IDF
+    comp = index.with_config(BM25Config(k=10, idf="rank_bm25", tie_break=tie))  # same arrays, rank-bm25's IDF
     res, qps, per_cpu = _timed_search(comp, queries)
     rec["engine_qps_rank_bm25_idf"], rec["engine_q_per_cpu_s_rank_bm25_idf"] = qps, per_cpu
     rec["engine_peak_rss_mb"] = round(_rss_mb()[1], 1)
     if with_oracle:
         _reset_peak()
         t0 = time.perf_counter()
-        cfg = BM25Config(k=10, idf="rank_bm25")
-        oracle = OracleBM25.build(rows["keys"], np.arange(n), rows["users"], rows["ts"], cfg)
+        cfg = BM25Config(k=10, idf="rank_bm25", tie_break=tie)
+        if oracle is None:
+            oracle = OracleBM25.build(rows["keys"], np.arange(n), rows["users"], rows["ts"], cfg)
+        else:  # rank-bm25's tables are shared; only the tie order is recomputed
+            oracle = oracle.with_config(cfg)
         rec["rank_bm25_build_s"] = round(time.perf_counter() - t0, 1)
         sample = slice(0, n_oracle)
         t0 = time.perf_counter()
@@ -143,8 +166,7 @@ def run_size(n: int, n_queries: int, n_oracle: int, with_oracle: bool, seed: int
         close = np.isclose(ref.scores, res.scores[sample], rtol=0, atol=1e-9).all(axis=1)
         rec["identical_top_k"] = f"{int((same_ids & close).sum())}/{n_oracle}"
         rec["speedup_vs_rank_bm25"] = rec["engine_qps_rank_bm25_idf"] / rec["rank_bm25_qps"]
-        del oracle
-    return rec
+    return oracle
 
 
 def main() -> None:
@@ -155,6 +177,7 @@ def main() -> None:
     ap.add_argument("--oracle-max-n", type=int, default=1_000_000, help="largest N run with rank-bm25")
     ap.add_argument("--full", action="store_true", help="allow sizes above 10M (100M: ~10 GB RAM, long)")
     ap.add_argument("--behaviour", action="store_true", help="seller -> behaviour (85 %% one value)")
+    ap.add_argument("--tie-break", nargs="+", choices=["shuffled", "latest"], default=["shuffled", "latest"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="/tmp/liftrec_bench_bm25.json")
     args = ap.parse_args()
@@ -163,20 +186,21 @@ def main() -> None:
     results = []
     for n in args.sizes:
         with_oracle = n <= args.oracle_max_n
-        rec = run_size(n, args.queries, args.oracle_queries, with_oracle, args.seed, args.behaviour)
-        results.append(rec)
-        print(json.dumps(rec), flush=True)
+        results += run_size(
+            n, args.queries, args.oracle_queries, with_oracle, args.seed, args.behaviour, args.tie_break
+        )
     env = dict(cpus=os.cpu_count(), machine=platform.machine(), python=platform.python_version())
     with open(args.out, "w") as fh:
         json.dump(dict(env=env, args=vars(args), k=10, results=results), fh, indent=1)
     print(
-        "\n| N | engine q/s (paper) | engine q/s (rank_bm25 IDF) | rank-bm25 q/s | ratio | identical top-K "
-        "| index MB | build s | peak RSS MB |"
+        "\n| N | ties | engine q/s (paper) | engine q/s (rank_bm25 IDF) | rank-bm25 q/s | ratio "
+        "| identical top-K | index MB | build s | peak RSS MB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         print(
-            f"| {r['n_rows']:,} | {r['engine_qps_paper']:,.0f} | {r['engine_qps_rank_bm25_idf']:,.0f} "
+            f"| {r['n_rows']:,} | {r['tie_break']} | {r['engine_qps_paper']:,.0f} "
+            f"| {r['engine_qps_rank_bm25_idf']:,.0f} "
             f"| {r.get('rank_bm25_qps', float('nan')):.2f} "
             f"| {r.get('speedup_vs_rank_bm25', float('nan')):,.0f}x "
             f"| {r.get('identical_top_k', '-')} | {r['engine_index_mb']:,.0f} | {r['engine_build_s']} "

@@ -55,6 +55,7 @@ from liftrec.recsys.data.synthetic import SyntheticConfig, generate_synthetic  #
 from liftrec.recsys.evaluation.significance import paired_t_test  # noqa: E402
 from liftrec.recsys.retrieval.bm25 import BM25Config  # noqa: E402
 from liftrec.recsys.retrieval.datastore import DatastoreConfig  # noqa: E402
+from liftrec.recsys.schema import query_fields_of  # noqa: E402
 from liftrec.recsys.workflows.context import encode_contexts, retrieve_for_targets  # noqa: E402
 from liftrec.recsys.workflows.predict import (  # noqa: E402
     PredictorStageConfig,
@@ -130,7 +131,7 @@ def retrieve(params: dict[str, Any], rows, schema, windows) -> dict[str, np.ndar
     r = dict(params.get("retrieval") or {})
     engine, query_fields = r.pop("engine", "engine"), r.pop("query_fields", None)
     min_future = r.pop("min_future", 0)
-    fields = tuple(query_fields) if query_fields else None
+    fields = query_fields_of(schema, query_fields)
     bm25 = from_dict(BM25Config, r, "retrieval")
     retrieved, _ = retrieve_for_targets(rows, schema, bm25, engine=engine, query_fields=fields,
                                         windows=windows, min_future=min_future)  # fmt: skip

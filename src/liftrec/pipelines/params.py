@@ -114,7 +114,8 @@ _PIPELINE_VALIDATORS: dict = {}
 
 
 def retrieval_config(retrieval: dict[str, Any] | None):
-    """Split ``retrieval.*`` into the BM25 config, the implementation, the query fields and ``min_future``."""
+    """Split ``retrieval.*`` into the BM25 config, the implementation, the query fields (None, "all" or a
+    tuple: :func:`~liftrec.recsys.schema.query_fields_of` resolves them) and ``min_future``."""
     from liftrec.recsys.retrieval.bm25 import BM25Config
 
     d = dict(retrieval or {})
@@ -125,11 +126,12 @@ def retrieval_config(retrieval: dict[str, Any] | None):
     min_future = d.pop("min_future", 0)
     if not isinstance(min_future, int) or isinstance(min_future, bool) or min_future < 0:
         raise ConfigError(f"parameter 'retrieval.min_future': expected an integer >= 0, got {min_future!r}")
-    if query_fields is not None and (not isinstance(query_fields, list) or not query_fields):
+    if query_fields not in (None, "all") and (not isinstance(query_fields, list) or not query_fields):
         raise ConfigError(
-            f"parameter 'retrieval.query_fields': expected a non-empty list, got {query_fields!r}"
+            "parameter 'retrieval.query_fields': expected null, 'all' or a non-empty list, "
+            f"got {query_fields!r}"
         )
-    fields = tuple(query_fields) if query_fields else None
+    fields = query_fields if query_fields in (None, "all") else tuple(query_fields)
     return build(BM25Config, d, "retrieval"), engine, fields, min_future
 
 
@@ -184,7 +186,7 @@ def _validate_model_stages(params: dict[str, Any]) -> None:
     if nf not in (None, "auto") and known is not None and nf not in known:
         raise ConfigError(f"parameter 'pretrain.next_field': '{nf}' is not among the fields of "
                           f"{params.get('dataset')}: {list(known)}")  # fmt: skip
-    if query_fields and known is not None:
+    if query_fields not in (None, "all") and known is not None:
         missing = [f for f in query_fields if f not in known]
         if missing:
             raise ConfigError(

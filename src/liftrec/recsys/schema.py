@@ -28,6 +28,16 @@ PERIODS = {"retrieval": RETRIEVAL, "train": TRAIN, "valid": VALID, "test": TEST}
 PAD = -1  # padding value inside windows of row ids
 
 
+def query_fields_of(schema: Schema, wanted: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """The BM25 query fields a run asks for: None -> the dataset's default (``schema.query_fields``,
+    the reference code's subset), "all" -> every field of x_t (the paper), else the list given."""
+    if wanted is None:
+        return tuple(schema.query_fields)
+    if wanted == "all":
+        return tuple(schema.fields)
+    return tuple(wanted)
+
+
 def target_mask(rows: pd.DataFrame) -> np.ndarray:
     """(N,) bool: the rows that are targets (scored), i.e. the ``scored`` column.
 

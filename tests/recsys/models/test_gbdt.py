@@ -12,7 +12,8 @@ pytest.importorskip("lightgbm")
 
 from liftrec.recsys.errors import ConfigError  # noqa: E402
 from liftrec.recsys.evaluation.metrics import auc  # noqa: E402
-from liftrec.recsys.models.gbdt import TREE_MODELS, GBDTConfig, GBDTModel  # noqa: E402
+from liftrec.recsys.models.fitted import FITTED_MODELS  # noqa: E402
+from liftrec.recsys.models.gbdt import GBDTConfig, GBDTModel  # noqa: E402
 from liftrec.recsys.models.registry import MODELS  # noqa: E402
 
 CARD = (50, 40, 8, 4)  # user, item, category, behaviour
@@ -93,5 +94,5 @@ def test_config_and_input_errors() -> None:
 
 
 def test_exposed_as_a_tree_model_not_a_torch_model() -> None:
-    assert TREE_MODELS["gbdt"] == (GBDTModel, GBDTConfig)
+    assert FITTED_MODELS["gbdt"] == (GBDTModel, GBDTConfig)
     assert "gbdt" not in MODELS

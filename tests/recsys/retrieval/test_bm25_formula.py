@@ -22,8 +22,9 @@ QUERY = np.array([[1, 2]])
 
 
 def _search(idf: str, **kwargs) -> tuple[list[int], np.ndarray]:
-    engine = BM25Index.build(KEYS, ROW_IDS, USERS, TS, BM25Config(k=4, idf=idf))
-    oracle = OracleBM25.build(KEYS, ROW_IDS, USERS, TS, BM25Config(k=4, idf=idf))
+    cfg = BM25Config(k=4, idf=idf, tie_break="latest")  # hand-computed orders: ties by ts
+    engine = BM25Index.build(KEYS, ROW_IDS, USERS, TS, cfg)
+    oracle = OracleBM25.build(KEYS, ROW_IDS, USERS, TS, cfg)
     a, b = engine.search(QUERY, **kwargs), oracle.search(QUERY, **kwargs)
     np.testing.assert_array_equal(a.row_ids, b.row_ids)
     np.testing.assert_allclose(a.scores, b.scores, rtol=0, atol=1e-12)
@@ -115,6 +116,13 @@ def test_config_from_dict_and_validation() -> None:
         from_dict(BM25Config, {"idf": "okapi"}, "retrieval")
     with pytest.raises(ConfigError, match="retrieval.k"):
         from_dict(BM25Config, {"k": 0}, "retrieval")
+    assert BM25Config().tie_break == "shuffled"
+    cfg = from_dict(BM25Config, {"tie_break": "latest", "tie_seed": 3}, "retrieval")
+    assert (cfg.tie_break, cfg.tie_seed) == ("latest", 3)
+    with pytest.raises(ConfigError, match="retrieval.tie_break"):
+        from_dict(BM25Config, {"tie_break": "random"}, "retrieval")
+    with pytest.raises(ConfigError, match="retrieval.tie_seed"):
+        from_dict(BM25Config, {"tie_seed": -1}, "retrieval")
 
 
 def test_bad_inputs_raise() -> None:

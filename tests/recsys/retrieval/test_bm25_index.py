@@ -11,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from liftrec.recsys.errors import DataError
 from liftrec.recsys.retrieval import bm25_kernels
 from liftrec.recsys.retrieval.bm25 import BM25Config, BM25Index
+
+TIES = ("shuffled", "latest")
 
 
 def _table(seed: int = 0, n: int = 800, f: int = 4) -> dict:
@@ -33,10 +36,12 @@ def _search(index: BM25Index, qs: dict):
     return index.search(qs["keys"], query_users=qs["users"], max_ts=qs["max_ts"])
 
 
+@pytest.mark.parametrize("tie", TIES)
 @pytest.mark.parametrize("mmap", [True, False])
-def test_save_load_round_trip(tmp_path: Path, mmap: bool) -> None:
+def test_save_load_round_trip(tmp_path: Path, mmap: bool, tie: str) -> None:
     t, qs = _table(), _queries()
-    index = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(k=7, idf="paper"))
+    cfg = BM25Config(k=7, idf="paper", tie_break=tie, tie_seed=4)
+    index = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], cfg)
     index.save(tmp_path / "bm25")
     assert (tmp_path / "bm25" / "postings.npy").exists()
     loaded = BM25Index.load(tmp_path / "bm25", mmap=mmap)
@@ -60,11 +65,34 @@ def test_load_with_another_idf_equals_a_fresh_build(tmp_path: Path) -> None:
     np.testing.assert_array_equal(_search(fresh, qs).scores, _search(view, qs).scores)
 
 
-def test_batches_and_threads_do_not_change_results() -> None:
+def test_the_tie_rule_is_part_of_the_index(tmp_path: Path) -> None:
+    """Positions follow the tie order: another rule or seed needs a rebuild, and old formats are refused."""
+    t = _table()
+    index = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(tie_seed=1))
+    index.save(tmp_path)
+    assert json.loads((tmp_path / "meta.json").read_text())["config"]["tie_break"] == "shuffled"
+    for other in (BM25Config(tie_seed=2), BM25Config(tie_break="latest")):
+        with pytest.raises(ValueError, match="rebuild"):
+            index.with_config(other)
+        with pytest.raises(DataError, match="rebuild"):
+            BM25Index.load(tmp_path, cfg=other)
+    latest = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(tie_break="latest"))
+    latest.with_config(BM25Config(tie_break="latest", tie_seed=9, k=3))  # the seed means nothing there
+    meta = json.loads((tmp_path / "meta.json").read_text())
+    (tmp_path / "meta.json").write_text(json.dumps({**meta, "format": 1}))  # positions always latest-first
+    with pytest.raises(DataError, match="format"):
+        BM25Index.load(tmp_path)
+
+
+@pytest.mark.parametrize("tie", TIES)
+def test_batches_and_threads_do_not_change_results(tie: str) -> None:
     t, qs = _table(), _queries(q=200)
-    base = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(k=10))
+    base = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(k=10, tie_break=tie))
     ref = _search(base, qs)
-    for cfg in (BM25Config(k=10, query_batch=7, threads=1), BM25Config(k=10, query_batch=64, threads=2)):
+    for cfg in (
+        BM25Config(k=10, query_batch=7, threads=1, tie_break=tie),
+        BM25Config(k=10, query_batch=64, threads=2, tie_break=tie),
+    ):
         other = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], cfg)
         res = _search(other, qs)
         np.testing.assert_array_equal(res.row_ids, ref.row_ids)
@@ -108,18 +136,19 @@ logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
 from liftrec.recsys.retrieval import bm25_kernels
 from liftrec.recsys.retrieval.bm25 import BM25Config, BM25Index
 t = json.loads(sys.argv[1])
-index = BM25Index.build(*(np.array(t[a]) for a in ("keys", "row_ids", "users", "ts")), BM25Config(k=6))
+cfg = BM25Config(k=6, tie_break=t["tie"])
+index = BM25Index.build(*(np.array(t[a]) for a in ("keys", "row_ids", "users", "ts")), cfg)
 res = index.search(np.array(t["q"]), query_users=np.array(t["qu"]), max_ts=np.array(t["qt"]))
 print(json.dumps(dict(numba=bm25_kernels.HAVE_NUMBA, ids=res.row_ids.tolist(), scores=res.scores.tolist())))
 """
 
 
-@pytest.mark.parametrize("how", ["env", "import_error"])
-def test_pure_python_fallback_matches(how: str) -> None:
+@pytest.mark.parametrize(("how", "tie"), [("env", "shuffled"), ("import_error", "latest")])
+def test_pure_python_fallback_matches(how: str, tie: str) -> None:
     """Without numba the same kernels run as plain Python, with a warning, and give the same top-K."""
     t, qs = _table(n=150), _queries(q=8)
     payload = {name: np.asarray(v).tolist() for name, v in t.items()}
-    payload.update(q=qs["keys"].tolist(), qu=qs["users"].tolist(), qt=qs["max_ts"].tolist())
+    payload.update(q=qs["keys"].tolist(), qu=qs["users"].tolist(), qt=qs["max_ts"].tolist(), tie=tie)
     env = dict(os.environ)
     script = _FALLBACK
     if how == "env":
@@ -136,7 +165,7 @@ def test_pure_python_fallback_matches(how: str) -> None:
     )
     got = json.loads(out.stdout)
     assert got["numba"] is False and "numba is not importable" in out.stderr
-    ref = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(k=6))
+    ref = BM25Index.build(t["keys"], t["row_ids"], t["users"], t["ts"], BM25Config(k=6, tie_break=tie))
     res = _search(ref, qs)
     np.testing.assert_array_equal(np.array(got["ids"]), res.row_ids)
     np.testing.assert_allclose(np.array(got["scores"]), res.scores, rtol=0, atol=0)

@@ -169,3 +169,10 @@ def test_topn_entry_reports_ranking_metrics_per_group(topn_data):
     assert (np.bincount(np.unique(groups, return_inverse=True)[1], weights=scores["label"]) == 1).all()
     skipped, _ = run_entry("sasrec", entry, cfg, topn_data, "ctr")
     assert skipped["skipped"] is True
+
+
+def test_pop_entry_is_the_item_popularity_floor(tiny_data):
+    entry = EntryConfig(model="pop", train_periods=("retrieval", "train"))
+    runs, scores = run_entry("pop", entry, CFG, tiny_data, "ctr", device="cpu")
+    _check_runs(runs, scores, tiny_data, "pop", "pop")
+    np.testing.assert_array_equal(scores["seed_0"], scores["seed_1"])  # no randomness

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from liftrec.recsys.models.batch import model_inputs
-from liftrec.recsys.models.gbdt import TREE_MODELS
+from liftrec.recsys.models.fitted import FITTED_MODELS
 from liftrec.recsys.models.registry import MODELS
 
 ABLATIONS = ("lift_no_pretrain", "lift_history_only", "lift_future_only", "lift_no_context")
@@ -24,7 +24,7 @@ _GROUP_INPUTS = {
 
 def entries() -> tuple[str, ...]:
     """Table entries: every registered predictor, GBDT, the random-retrieval control, LIFT's ablations."""
-    models = [n for n in MODELS if n != "mask_behaviour"] + sorted(TREE_MODELS)
+    models = [n for n in MODELS if n != "mask_behaviour"] + sorted(FITTED_MODELS)
     return (*models, "random_retrieval", *ABLATIONS)
 
 

@@ -14,7 +14,7 @@ from liftrec.pipelines.train.nodes import predictor_params
 from liftrec.recsys.data.sequences import WindowConfig
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.retrieval.datastore import DatastoreConfig
-from liftrec.recsys.schema import Schema
+from liftrec.recsys.schema import Schema, query_fields_of
 from liftrec.recsys.workflows.context import encode_contexts
 from liftrec.recsys.workflows.experiments import EntryConfig, ExperimentsConfig, run_entry
 from liftrec.recsys.workflows.models import ModelData
@@ -118,7 +118,7 @@ def time_inference(
     data = ModelData(rows, sch, windows=windows, length=build(WindowConfig, window_params, "windows").length,
                      retrieved=retrieved, datastore=datastore, target_hist=target_history)  # fmt: skip
     bm25, _, fields, min_future = retrieval_config(retrieval)
-    return inference_times(cfg.inference_models, data, bm25, tuple(fields or sch.query_fields),
+    return inference_times(cfg.inference_models, data, bm25, query_fields_of(sch, fields),
                            requests=cfg.inference_requests, batch=cfg.inference_batch, device=device,
                            min_future=min_future)  # fmt: skip
 

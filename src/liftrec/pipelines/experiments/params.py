@@ -26,7 +26,7 @@ def validate_experiments(params: dict[str, Any]) -> None:
         ConfigError: naming the parameter at fault.
     """
     from liftrec.pipelines.experiments.entries import entries, entry_model
-    from liftrec.recsys.models.gbdt import TREE_MODELS
+    from liftrec.recsys.models.fitted import FITTED_MODELS
     from liftrec.recsys.models.registry import CONFIGS, MODELS
     from liftrec.recsys.training.loop import TrainConfig
     from liftrec.recsys.workflows.experiments import EntryConfig, ExperimentsConfig
@@ -65,7 +65,7 @@ def validate_experiments(params: dict[str, Any]) -> None:
             build(TrainConfig, {**base, "device": device, **spec.training}, f"{path}.training")
         if not spec.params:  # empty: the model's defaults
             continue
-        config_cls = TREE_MODELS[spec.model][1] if spec.model in TREE_MODELS else CONFIGS[spec.model]
+        config_cls = FITTED_MODELS[spec.model][1] if spec.model in FITTED_MODELS else CONFIGS[spec.model]
         model_cfg = build(config_cls, spec.params, f"{path}.params")
         query = tuple(getattr(model_cfg, "query_fields", ()) or ())
         missing = [f for f in query if known_fields is not None and f not in known_fields]

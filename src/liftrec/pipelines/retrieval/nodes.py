@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from liftrec.pipelines.params import retrieval_config
-from liftrec.recsys.schema import Schema
+from liftrec.recsys.schema import Schema, query_fields_of
 from liftrec.recsys.workflows.context import retrieve_for_targets
 
 
@@ -21,5 +21,7 @@ def retrieve_neighbours(
         The retrieval results (target ids, retrieved row ids, scores) and the stage metrics.
     """
     cfg, engine, query_fields, min_future = retrieval_config(retrieval)
-    return retrieve_for_targets(rows, Schema.from_dict(schema), cfg, engine=engine, query_fields=query_fields,
-                                windows=windows, min_future=min_future)  # fmt: skip
+    sch = Schema.from_dict(schema)
+    fields = query_fields_of(sch, query_fields)
+    return retrieve_for_targets(rows, sch, cfg, engine=engine, query_fields=fields, windows=windows,
+                                min_future=min_future)  # fmt: skip

@@ -4,8 +4,9 @@ Each target gets K distinct rows drawn uniformly, without replacement, from the 
 with ts < the target's ts, excluding the target's own user (``exclude_own_user``, as the BM25
 retriever does by default). The result has the BM25 retriever's contract
 (:class:`~liftrec.recsys.retrieval.bm25.RetrievalResult` ``row_ids``): (Q, K) int64, -1 where fewer
-than K rows are eligible, found rows first (latest first: ts then row id descending, like BM25's tie
-order). Feeding it to RIM / LIFT in place of BM25's top-K measures what the retriever contributes.
+than K rows are eligible, found rows first (latest first: ts then row id descending, like BM25's
+``latest`` tie order; the rows themselves are uniform draws, so no tie rule biases them). Feeding it
+to RIM / LIFT in place of BM25's top-K measures what the retriever contributes.
 
 Why this is NOT "FATE". The LIFT paper's CTR table lists FATE: Wu, Yang and Yan, "Towards Open-World
 Feature Extrapolation: An Inductive Graph Learning Approach", NeurIPS 2021 (github qitianwu/FATE). FATE

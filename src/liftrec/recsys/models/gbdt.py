@@ -7,9 +7,9 @@ CTR baseline without giving its settings; this module trains LightGBM's binary o
 field codes of x, every field declared categorical (LightGBM's many-vs-many categorical splits),
 with early stopping on the validation AUC.
 
-Not an ``nn.Module``: the torch training loop does not apply. It is exposed through ``TREE_MODELS``
-(name -> (model class, config class)), not the torch registry. Persistence: :meth:`GBDTModel.state`
-returns a plain dict (the LightGBM model string, truncated at the best iteration) and
+Not an ``nn.Module``: the torch training loop does not apply. It is exposed through
+:data:`liftrec.recsys.models.fitted.FITTED_MODELS`, not the torch registry. Persistence:
+:meth:`GBDTModel.state` returns a plain dict (the LightGBM model string, truncated at the best iteration) and
 :meth:`GBDTModel.from_state` restores it, predicting identically.
 
 Exception to the library's import rule: lightgbm is imported lazily inside the functions that need
@@ -109,9 +109,10 @@ class GBDTModel:
 
     Args:
         cfg: hyper-parameters (defaults when None).
+        context: the data's context (unused: every field is a feature).
     """
 
-    def __init__(self, cfg: GBDTConfig | None = None) -> None:
+    def __init__(self, cfg: GBDTConfig | None = None, context: Any = None) -> None:
         self.cfg = cfg or GBDTConfig()
         self._booster: Any = None
         self.num_fields: int | None = None
@@ -216,5 +217,3 @@ class GBDTModel:
         model.num_fields, model.best_iteration = int(state["num_fields"]), int(state["best_iteration"])
         return model
 
-
-TREE_MODELS: dict[str, tuple[type, type]] = {"gbdt": (GBDTModel, GBDTConfig)}

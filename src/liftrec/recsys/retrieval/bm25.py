@@ -13,15 +13,24 @@ with IDF over the N indexed rows and the token's document frequency n:
   over every distinct corpus token before flooring), as ``rank_bm25.BM25Okapi`` does;
 * ``lucene``:    log(1 + (N - n + 0.5) / (n + 0.5)).
 
-Top-K order (every implementation): score descending, scores within ``tie_tolerance`` tie, ties
-go to the latest row (larger ts, then larger row_id). ``row_ids`` must be unique. Rows matching no
-query token score 0 and are candidates too. The engine (:class:`BM25Index`) is an inverted index
-with exact max-score pruning in numba (``bm25_kernels.py``); :class:`~.oracle.OracleBM25` is the
-slow reference built on ``rank-bm25`` and must agree with it row for row.
+Top-K order (every implementation): score descending, scores within ``tie_tolerance`` tie, and
+ties go to the row that comes first in a fixed total order of the indexed rows, ``tie_order``:
+
+* ``shuffled`` (default): a permutation drawn from a generator seeded by ``tie_seed`` over the rows
+  taken in row_id order, so it depends on the seed and the set of row ids only;
+* ``latest``: larger ts, then larger row_id. Categorical tokens make ties the rule rather than the
+  exception (~90 % of queries tie at the K-th score), so this picks mostly rows from the end of
+  the retrieval period, whose future windows the period's end cuts short (docs/retrieval.md).
+
+``row_ids`` must be unique. Rows matching no query token score 0 and are candidates too. The engine
+(:class:`BM25Index`) is an inverted index with exact max-score pruning in numba
+(``bm25_kernels.py``); :class:`~.oracle.OracleBM25` is the slow reference built on ``rank-bm25``
+and must agree with it row for row.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from dataclasses import asdict, dataclass
@@ -42,9 +51,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 IdfVariant = Literal["paper", "rank_bm25", "lucene"]
+TieBreak = Literal["shuffled", "latest"]
 RANK_BM25_EPSILON = 0.25  # BM25Okapi's default floor factor
-_FORMAT = 1
+_FORMAT = 2  # 2: positions follow the configured tie order (1: always latest first)
 _INT32_MAX = 2**31 - 1
+_TIE_SALT = 0xB25  # second word of the "shuffled" order's seed
 _ARRAYS = ("table", "postings", "ptr", "field_off", "pos_row_ids", "pos_ts", "users")
 
 if not kern.HAVE_NUMBA:
@@ -59,7 +70,10 @@ class BM25Config:
         k: rows returned per query.
         idf: IDF variant, see the module docstring.
         exclude_own_user: never return rows of the query's own user (when query users are given).
-        tie_tolerance: scores within this are ties, ordered latest row first.
+        tie_tolerance: scores within this are ties, ordered by ``tie_break``.
+        tie_break: "shuffled" (a seeded random order of the rows) or "latest" (ts, then row_id,
+            descending); see the module docstring. Fixed when the index is built.
+        tie_seed: seed of the "shuffled" order (unused by "latest").
         query_batch: queries per kernel call.
         threads: numba threads, 0 = all cores.
     """
@@ -68,6 +82,8 @@ class BM25Config:
     idf: IdfVariant = "paper"
     exclude_own_user: bool = True
     tie_tolerance: float = 1e-9
+    tie_break: TieBreak = "shuffled"
+    tie_seed: int = 0
     query_batch: int = 4096
     threads: int = 0
 
@@ -76,6 +92,8 @@ class BM25Config:
         check(self.idf in ("paper", "rank_bm25", "lucene"), "idf", f"unknown variant {self.idf!r}")
         tol = self.tie_tolerance
         check(0.0 <= tol < 1e-3, "tie_tolerance", f"must be in [0, 1e-3), got {tol}")
+        check(self.tie_break in ("shuffled", "latest"), "tie_break", f"unknown rule {self.tie_break!r}")
+        check(self.tie_seed >= 0, "tie_seed", f"must be >= 0, got {self.tie_seed}")
         check(self.query_batch >= 1, "query_batch", f"must be >= 1, got {self.query_batch}")
         check(self.threads >= 0, "threads", f"must be >= 0, got {self.threads}")
 
@@ -121,6 +139,36 @@ def compute_idf(df: np.ndarray, n_rows: int, variant: IdfVariant) -> np.ndarray:
         raise ValueError(f"unknown IDF variant {variant!r}")
     out[present] = idf
     return out
+
+
+def tie_order(row_ids: np.ndarray, ts: np.ndarray, tie_break: TieBreak, tie_seed: int = 0) -> np.ndarray:
+    """The rows in tie order, winner first: ``order[p]`` is the input row placed at position p.
+
+    Args:
+        row_ids: (N,) unique row ids.
+        ts: (N,) timestamps.
+        tie_break: "latest" (ts, then row_id, descending) or "shuffled" (a permutation drawn from
+            ``default_rng([tie_seed, 0xB25])`` over the rows sorted by row_id: independent of the input
+            order).
+        tie_seed: seed of "shuffled".
+
+    Returns:
+        (N,) int64 permutation of ``range(N)``.
+    """
+    row_ids, ts = np.asarray(row_ids), np.asarray(ts)
+    if tie_break == "latest":
+        return np.lexsort((row_ids, ts))[::-1].astype(np.int64)
+    if tie_break == "shuffled":
+        by_id = np.argsort(row_ids, kind="stable")
+        # salted: a caller's default_rng(tie_seed) permutation (e.g. its row ids) must not undo this one
+        rng = np.random.default_rng([tie_seed, _TIE_SALT])
+        return by_id[rng.permutation(len(row_ids))].astype(np.int64)
+    raise ValueError(f"unknown tie rule {tie_break!r}")
+
+
+def _tie_rule(cfg: BM25Config) -> tuple[str, int]:
+    """What fixes the positions of an index: the rule, and the seed when it matters."""
+    return (cfg.tie_break, cfg.tie_seed if cfg.tie_break == "shuffled" else 0)
 
 
 def _as_codes(keys: np.ndarray) -> np.ndarray:
@@ -197,7 +245,7 @@ class BM25Index:
         ts = _check_vector("ts", ts, n)
         if n and (keys.min() < 0 or keys.max() >= _INT32_MAX):
             raise DataError("keys must be dense codes in [0, 2**31 - 1)")
-        order = np.lexsort((row_ids, ts))[::-1].copy()  # position -> input row: ts desc, row_id desc
+        order = tie_order(row_ids, ts, cfg.tie_break, cfg.tie_seed)  # position -> input row
         user_codes, user_book = _user_codes(users)
         table = np.empty((n, f + 1), np.int32)
         kern.fill_table(keys, order, user_codes, table)
@@ -220,8 +268,21 @@ class BM25Index:
         return index
 
     def with_config(self, cfg: BM25Config) -> BM25Index:
-        """The same index (arrays shared, not copied) searched with other parameters, e.g. another IDF."""
+        """The same index (arrays shared, not copied) searched with other parameters, e.g. another IDF.
+
+        Raises:
+            ValueError: when ``cfg`` has another tie rule (it fixes the row positions: rebuild).
+        """
+        if _tie_rule(cfg) != _tie_rule(self.cfg):
+            raise ValueError(
+                f"the index was built for ties {_tie_rule(self.cfg)}, not {_tie_rule(cfg)}: rebuild"
+            )
         return type(self)({a: getattr(self, a) for a in _ARRAYS}, cfg)
+
+    @functools.cached_property
+    def _last_ts(self) -> int:
+        """The latest indexed ts (computed once: the online path searches in many small calls)."""
+        return int(np.max(self.pos_ts))
 
     @property
     def nbytes(self) -> int:
@@ -258,10 +319,15 @@ class BM25Index:
         qu = np.full(nq, -1, np.int32)
         if query_users is not None and self.cfg.exclude_own_user:
             qu = _query_user_codes(np.asarray(self.users), _check_vector("query_users", query_users, nq))
+        pos_ts = np.asarray(self.pos_ts)
         pmin = np.zeros(nq, np.int64)
+        tcut = np.full(nq, kern.NO_TS_CUT, np.int64)
         if max_ts is not None:
             m = _check_vector("max_ts", max_ts, nq)
-            pmin = kern.positions_below(np.asarray(self.pos_ts), m)
+            if self.cfg.tie_break == "latest":  # positions are in ts order: the cut-off bounds them
+                pmin = kern.positions_below(pos_ts, m)
+            elif self.n_rows:  # a per-row test, only for queries whose cut-off excludes some row
+                tcut = np.where(m <= self._last_ts, m, kern.NO_TS_CUT)
         kern.set_threads(self.cfg.threads)
         out_pos = np.empty((nq, k), np.int64)
         out_score = np.empty((nq, k), np.float64)
@@ -279,7 +345,7 @@ class BM25Index:
                 qw = np.where(valid, self.idf[qt], 0.0)
                 qv32 = np.where(valid, qv, 0).astype(np.int32)
                 kern.search_batch(
-                    table, postings, ptr, qv32, qw, qt, qu[a:b], pmin[a:b],
+                    table, postings, ptr, pos_ts, qv32, qw, qt, qu[a:b], pmin[a:b], tcut[a:b],
                     float(self.cfg.tie_tolerance), out_pos[a:b], out_score[a:b],
                 )  # fmt: skip
                 bar.update(b - a)
@@ -303,17 +369,25 @@ class BM25Index:
         Args:
             directory: the folder given to ``save``.
             mmap: memory-map the arrays instead of reading them.
-            cfg: override the saved search parameters (IDFs are recomputed for its variant).
+            cfg: override the saved search parameters (IDFs are recomputed for its variant); its tie
+                rule must be the saved one.
 
         Returns:
             The index.
+
+        Raises:
+            DataError: on another format (rebuild the index) or another tie rule in ``cfg``.
         """
         d = Path(directory)
         meta = json.loads((d / "meta.json").read_text())
         if meta.get("format") != _FORMAT:
             raise DataError(f"unsupported index format {meta.get('format')!r}", path=str(d / "meta.json"))
+        saved = from_dict(BM25Config, meta["config"], "retrieval")
+        if cfg is not None and _tie_rule(cfg) != _tie_rule(saved):
+            msg = f"the index was built for ties {_tie_rule(saved)}, not {_tie_rule(cfg)}: rebuild"
+            raise DataError(msg, path=str(d / "meta.json"))
         arrays = {a: np.load(d / f"{a}.npy", mmap_mode="r" if mmap else None) for a in _ARRAYS}
-        return cls(arrays, cfg if cfg is not None else from_dict(BM25Config, meta["config"], "retrieval"))
+        return cls(arrays, cfg if cfg is not None else saved)
 
 
 def make_retriever(

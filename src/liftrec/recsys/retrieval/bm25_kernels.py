@@ -1,8 +1,10 @@
 """Numba kernels of the BM25 engine: index build (counting sort) and exact max-score top-K search.
 
-Positions: rows are renumbered by the tie order (ts descending, then row_id descending), so a
-smaller position always wins a tie and every posting list, sorted by position, lists the latest
-rows first. A ``max_ts`` cut-off is then a lower bound on positions.
+Positions: rows are renumbered by the tie order (``bm25.tie_order``: a seeded shuffle, or ts then
+row_id descending), so a smaller position always wins a tie and every posting list, sorted by
+position, lists the tie winners first. Under the ``latest`` order a ``max_ts`` cut-off is a lower
+bound on positions (``pmin``); under any other order it is a per-row test on ``pos_ts`` (``tcut``),
+made only for queries whose cut-off excludes some row.
 
 Search (one query, one thread), with w_j the IDF of the query's token in field j:
 
@@ -17,6 +19,7 @@ Search (one query, one thread), with w_j the IDF of the query's token in field j
 4. rows matching no positive token score sum(matched negative weights) <= 0; they are scanned in
    position order from the ``max_ts`` bound with the same rules (bound 0).
 
+The early exit of 3. only needs lists in tie order, so the pruning stays exact under every tie rule.
 The own-user exclusion and the time cut-off are applied to every row inside the kernel.
 Without numba the same functions run as plain Python (correct, slow); ``bm25.py`` warns.
 """
@@ -81,6 +84,7 @@ else:  # pragma: no cover
 
 
 PREFETCH_AHEAD = 16  # posting lists: rows fetched this many postings ahead of use
+NO_TS_CUT = np.iinfo(np.int64).max  # tcut value: no per-row time test for this query
 
 
 def set_threads(threads: int) -> int:
@@ -220,7 +224,7 @@ def _push(hs, hp, size, s, p, tol):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def _search_one(table, postings, ptr, qv, qw, qt, qu, pmin, tol, hs, hp):  # pragma: no cover - numba
+def _search_one(table, postings, ptr, pos_ts, qv, qw, qt, qu, pmin, tcut, tol, hs, hp):  # pragma: no cover
     """Exact top-K of one query into the heap (hs, hp); returns the number of rows found."""
     n = table.shape[0]
     f = qv.shape[0]
@@ -272,6 +276,8 @@ def _search_one(table, postings, ptr, qv, qw, qt, qu, pmin, tol, hs, hp):  # pra
                     break  # the K-th score rose above this list's bound
                 if b <= hs[0] + tol and p > hp[0]:
                     break  # at best a tie, and a later row: it ranks below the K-th
+            if tcut != NO_TS_CUT and pos_ts[p] >= tcut:
+                continue  # not before the query's max_ts (positions not in ts order)
             seen = False
             s = 0.0
             for j in range(f):
@@ -302,18 +308,22 @@ def _sort_heap(hs, hp, size, tol):  # pragma: no cover - numba
 
 
 @njit(cache=True, parallel=True)
-def search_batch(table, postings, ptr, qv, qw, qt, qu, pmin, tol, out_pos, out_score):  # pragma: no cover
+def search_batch(
+    table, postings, ptr, pos_ts, qv, qw, qt, qu, pmin, tcut, tol, out_pos, out_score
+):  # pragma: no cover - numba
     """Top-K of every query of a batch, in parallel over queries.
 
     Args:
         table: (N, F + 1) int32 row table by position; column F holds the user code.
         postings: (P,) int32 positions, token lists concatenated, each ascending.
         ptr: (T + 1,) int64 list offsets per token.
+        pos_ts: (N,) int64 ts by position.
         qv: (Q, F) int32 query values (0 = missing).
         qw: (Q, F) float64 token weights (0 when missing or unknown).
         qt: (Q, F) int64 token ids (any value where qw is 0).
         qu: (Q,) int32 user code to exclude (-1 = none).
-        pmin: (Q,) int64 first eligible position (the max_ts cut-off).
+        pmin: (Q,) int64 first eligible position (the max_ts cut-off when positions are in ts order).
+        tcut: (Q,) int64 rows with pos_ts >= tcut are skipped (NO_TS_CUT = no test).
         tol: tie tolerance.
         out_pos: (Q, K) int64 output positions, -1 padded.
         out_score: (Q, K) float64 output scores, -inf padded.
@@ -322,7 +332,9 @@ def search_batch(table, postings, ptr, qv, qw, qt, qu, pmin, tol, out_pos, out_s
     for q in prange(nq):
         hs = np.empty(k, np.float64)
         hp = np.empty(k, np.int64)
-        size = _search_one(table, postings, ptr, qv[q], qw[q], qt[q], qu[q], pmin[q], tol, hs, hp)
+        size = _search_one(
+            table, postings, ptr, pos_ts, qv[q], qw[q], qt[q], qu[q], pmin[q], tcut[q], tol, hs, hp
+        )
         _sort_heap(hs, hp, size, tol)
         for a in range(k):
             if a < size:

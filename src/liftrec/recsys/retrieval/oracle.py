@@ -10,17 +10,20 @@ Documents are the rows' string tokens ``f"{j}:{v}"`` (v = 0 is missing: no token
   frequencies, summed over matched tokens in field order.
 
 The own-user exclusion, the ``max_ts`` filter and the tie rule (scores within ``tie_tolerance``
-tie, then larger ts, then larger row_id) are applied by brute force over all N rows.
+tie, then ``latest``: larger ts, then larger row_id, sorted here independently of the engine; or
+``shuffled``: the seeded order of :func:`~.bm25.tie_order`) are applied by brute force over all N
+rows.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 from rank_bm25 import BM25Okapi
 
-from liftrec.recsys.retrieval.bm25 import BM25Config, RetrievalResult
+from liftrec.recsys.retrieval.bm25 import BM25Config, RetrievalResult, tie_order
 
 
 class _Okapi(BM25Okapi):
@@ -45,7 +48,6 @@ class OracleBM25:
     def __init__(
         self, keys: np.ndarray, row_ids: np.ndarray, users: np.ndarray, ts: np.ndarray, cfg: BM25Config
     ) -> None:
-        self.cfg = cfg
         self.keys = np.asarray(keys, dtype=np.int64)
         self.row_ids = np.asarray(row_ids, dtype=np.int64)
         self.users = np.asarray(users, dtype=np.int64)
@@ -54,11 +56,28 @@ class OracleBM25:
         corpus = [[f"{j}:{v}" for j, v in enumerate(row) if v != 0] for row in self.keys.tolist()]
         self.full_length = all(len(doc) == self.n_fields for doc in corpus)
         self.bm25 = _Okapi(corpus)
+        self._configure(cfg)
+
+    def _configure(self, cfg: BM25Config) -> None:
+        """IDFs and tie order for ``cfg`` over the rank-bm25 tables."""
+        self.cfg = cfg
         n = self.bm25.corpus_size
         if cfg.idf == "rank_bm25":
             self.idf = dict(self.bm25.idf)
         else:
             self.idf = {tok: _idf(cfg.idf, n, df) for tok, df in self.bm25.doc_count.items()}
+        if cfg.tie_break == "latest":
+            order = np.lexsort((-self.row_ids, -self.ts))  # ts desc, then row_id desc
+        else:
+            order = tie_order(self.row_ids, self.ts, cfg.tie_break, cfg.tie_seed)
+        self.tie_pos = np.empty(len(order), np.int64)  # per row: its place in the tie order, 0 wins
+        self.tie_pos[order] = np.arange(len(order))
+
+    def with_config(self, cfg: BM25Config) -> OracleBM25:
+        """A copy sharing the rank-bm25 tables (the slow part), searched with ``cfg``, any tie rule."""
+        other = copy.copy(self)
+        other._configure(cfg)
+        return other
 
     @classmethod
     def build(
@@ -85,14 +104,14 @@ class OracleBM25:
         if len(idx) > k:  # only rows within tol of the k-th best score can reach the top k
             kth = np.partition(score[idx], len(idx) - k)[len(idx) - k]
             idx = idx[score[idx] >= kth - tol]
-        idx = idx[np.lexsort((-self.row_ids[idx], -self.ts[idx], -score[idx]))]
+        idx = idx[np.lexsort((self.tie_pos[idx], -score[idx]))]
         out, start = [], 0
         while start < len(idx) and len(out) < k:  # a run of scores each within tol of the next ties
             end = start + 1
             while end < len(idx) and score[idx[end - 1]] - score[idx[end]] <= tol:
                 end += 1
             group = idx[start:end]
-            out.extend(group[np.lexsort((-self.row_ids[group], -self.ts[group]))].tolist())
+            out.extend(group[np.argsort(self.tie_pos[group])].tolist())
             start = end
         return np.asarray(out[:k], dtype=np.int64)
 

@@ -13,7 +13,7 @@ from liftrec.recsys.config import check
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.retrieval.bm25 import BM25Config, make_retriever
 from liftrec.recsys.retrieval.datastore import DatastoreConfig, build_datastore, encode_rows
-from liftrec.recsys.schema import PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID, Schema, target_mask
+from liftrec.recsys.schema import LABEL, PERIOD, RETRIEVAL, ROW_ID, TS, USER_ID, Schema, target_mask
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +67,59 @@ def indexed_rows(
     return ret
 
 
+def neighbour_metrics(
+    rows: pd.DataFrame, retrieved: np.ndarray, windows: dict[str, np.ndarray] | None = None
+) -> dict[str, float]:
+    """Where in time the retrieved rows sit and how full their futures are, next to a random row.
+
+    Ties of BM25 decide most neighbours; a rule that favours late rows shows here as a high ts
+    quantile and few future interactions (the retrieval period's end cuts late rows' futures).
+
+    Args:
+        rows: canonical rows table.
+        retrieved: (Q, K) retrieved row ids, -1 = none.
+        windows: ``build_windows``' output; without it only the ts figures are returned.
+
+    Returns:
+        ``neighbour_ts_quantile`` (mean) and its ``_p10`` / ``_p50`` / ``_p90``: a retrieved row's ts
+        as a mid-rank quantile among the retrieval period's rows (0 first, 1 last, a random row 0.5);
+        with windows, ``mean_future_positives``: real (label 1) interactions in a retrieved row's
+        future window, ``baseline_future_positives``: the same for a random retrieval-period row
+        with a non-empty future, their ``future_positives_ratio`` and ``neighbour_no_future``: the
+        share of retrieved rows with an empty future. Empty when nothing was retrieved.
+    """
+    found = retrieved[retrieved >= 0]
+    if found.size == 0:
+        return {}
+    ids = rows[ROW_ID].to_numpy(np.int64)
+    if np.array_equal(ids, np.arange(len(ids))):  # the canonical contract: row_id = position
+        pos = found
+    else:
+        by_id = np.argsort(ids)
+        pos = by_id[np.searchsorted(ids, found, sorter=by_id)]
+    ts = rows[TS].to_numpy(np.int64)
+    period = rows[PERIOD].to_numpy() == RETRIEVAL
+    ret_ts = np.sort(ts[period])
+    t = ts[pos]
+    # mid-rank, so equal timestamps share one quantile and a random row averages exactly 0.5
+    quant = (np.searchsorted(ret_ts, t, "left") + np.searchsorted(ret_ts, t, "right")) / (2 * len(ret_ts))
+    p10, p50, p90 = np.quantile(quant, [0.1, 0.5, 0.9])
+    out = {"neighbour_ts_quantile": float(quant.mean()), "neighbour_ts_quantile_p10": float(p10),
+           "neighbour_ts_quantile_p50": float(p50), "neighbour_ts_quantile_p90": float(p90)}  # fmt: skip
+    if windows is None or len(windows["fut_lo"]) != len(rows):
+        return out
+    lo, hi = np.asarray(windows["fut_lo"]), np.asarray(windows["fut_hi"])
+    real = rows[LABEL].to_numpy()[np.asarray(windows["pool_index"])] == 1  # pool ids are positions
+    cum = np.concatenate([[0], np.cumsum(real, dtype=np.int64)])
+    fut_pos = cum[hi] - cum[lo]  # (N,) real interactions in each row's future
+    with_future = period & (hi > lo)
+    mean, base = float(fut_pos[pos].mean()), float(fut_pos[with_future].mean()) if with_future.any() else 0.0
+    out.update(mean_future_positives=mean, baseline_future_positives=base,
+               future_positives_ratio=mean / base if base > 0 else 0.0,
+               neighbour_no_future=float((hi[pos] == lo[pos]).mean()))  # fmt: skip
+    return out
+
+
 def retrieve_for_targets(
     rows: pd.DataFrame,
     schema: Schema,
@@ -87,11 +140,13 @@ def retrieve_for_targets(
         query_fields: fields forming the query (default ``schema.query_fields``).
         windows: ``build_windows``' output (needed when ``min_future`` > 0).
         min_future: only retrieval rows whose future window holds at least this many interactions
-            are indexed (0: every retrieval row, the paper). Ties of BM25 favour the latest rows, whose
-            futures the end of the retrieval period cuts short; this keeps neighbours with a future.
+            are indexed (0: every retrieval row, the paper). Under ``cfg.tie_break="latest"`` ties
+            favour the latest rows, whose futures the end of the retrieval period cuts short; this
+            keeps neighbours with a future.
 
     Returns:
-        {"target_ids" (Q,), "row_ids" (Q, K), "scores" (Q, K)} and metrics.
+        {"target_ids" (Q,), "row_ids" (Q, K), "scores" (Q, K)} and metrics, including
+        :func:`neighbour_metrics` (the neighbours' position in time and future interactions).
 
     Raises:
         ConfigError: when a query field is not in the dataset or K exceeds the retrieval set.
@@ -127,6 +182,8 @@ def retrieve_for_targets(
         "search_seconds": seconds, "queries_per_s": int(tgt.sum()) / max(seconds, 1e-9),
         "mean_found": float(found.sum(axis=1).mean()) if len(found) else 0.0,
         "mean_top1_score": float(res.scores[found[:, 0], 0].mean()) if found[:, 0].any() else 0.0,
+        "tie_break": cfg.tie_break,
     }  # fmt: skip
+    metrics.update(neighbour_metrics(rows, res.row_ids, windows))
     logger.info("retrieval: %d queries at %.0f q/s", metrics["targets"], metrics["queries_per_s"])
     return {"target_ids": ids[tgt], "row_ids": res.row_ids, "scores": res.scores}, metrics

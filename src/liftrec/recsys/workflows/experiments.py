@@ -20,7 +20,7 @@ import pandas as pd
 from liftrec.recsys.config import check, from_dict
 from liftrec.recsys.errors import ConfigError
 from liftrec.recsys.models.batch import model_inputs
-from liftrec.recsys.models.gbdt import TREE_MODELS
+from liftrec.recsys.models.fitted import FITTED_MODELS
 from liftrec.recsys.models.registry import MODELS
 from liftrec.recsys.schema import GROUP_ID, LABEL, PERIOD, PERIODS, ROW_ID, TEST, VALID
 from liftrec.recsys.training.loop import TrainConfig
@@ -59,7 +59,7 @@ class EntryConfig:
     train_periods: tuple[str, ...] = ("train",)
 
     def __post_init__(self) -> None:
-        known = sorted(MODELS) + sorted(TREE_MODELS)
+        known = sorted(MODELS) + sorted(FITTED_MODELS)
         check(self.model in known, "model", f"unknown model '{self.model}'; known models: {known}")
         check(
             all(t in ("ctr", "topn") for t in self.tasks),
@@ -140,15 +140,16 @@ def _predictions(data: ModelData, ids: np.ndarray, scores: np.ndarray) -> pd.Dat
                          LABEL: sel[LABEL].to_numpy(), "score": scores})  # fmt: skip
 
 
-def _run_gbdt(entry: EntryConfig, data: ModelData, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    model_cls, cfg_cls = TREE_MODELS[entry.model]
+def _run_fitted(entry: EntryConfig, data: ModelData, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    model_cls, cfg_cls = FITTED_MODELS[entry.model]
     cfg = from_dict(cfg_cls, dict(entry.params), path=entry.model)
     train, valid = select_targets(data, entry.period_codes), select_targets(data, (VALID,))
     for period, t in (("train", train), ("valid", valid)):
         require_targets(data, t, period)
     t0 = time.perf_counter()
-    model = model_cls(cfg).fit(data.X[train.row_ids], data.y[train.row_ids], data.X[valid.row_ids],
-                               data.y[valid.row_ids], seed=seed)  # fmt: skip
+    model = model_cls(cfg, data.context()).fit(
+        data.X[train.row_ids], data.y[train.row_ids], data.X[valid.row_ids], data.y[valid.row_ids], seed=seed
+    )
     seconds = time.perf_counter() - t0
     scored = select_targets(data, (VALID, TEST))
     pred = _predictions(data, scored.row_ids, model.predict_proba(data.X[scored.row_ids]))
@@ -193,8 +194,8 @@ def run_entry(
         return runs, {"row_id": np.zeros(0, np.int64)}  # persisted as "done, nothing scored"
     training = entry_training(entry, cfg, device)
     for seed in cfg.seeds:
-        if entry.model in TREE_MODELS:
-            pred, extra = _run_gbdt(entry, data, seed)
+        if entry.model in FITTED_MODELS:
+            pred, extra = _run_fitted(entry, data, seed)
         else:
             pred, extra = _run_torch(entry, data, seed, training)
         metrics = evaluate_predictions(pred, task)
