@@ -82,14 +82,18 @@ VARIANTS: dict[str, tuple[bool, dict[str, bool]]] = {  # name -> (pretrained enc
 TOPN_KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR")
 
 
-def load_params(overrides: list[str]) -> dict[str, Any]:
-    """The conf/base parameters (all parameters_*.yml merged), then dotted ``key=value`` overrides."""
+def load_params(overrides: list[str], env: str | None = None) -> dict[str, Any]:
+    """The conf/base parameters (all parameters_*.yml merged), a configuration environment's over them
+    (merged key by key, as Kedro's soft merge), then dotted ``key=value`` overrides."""
     params: dict[str, Any] = {}
-    for path in sorted(CONF.glob("parameters*.yml")):
-        for k, v in (yaml.safe_load(path.read_text()) or {}).items():
-            if isinstance(v, str) and v.startswith("${"):
-                continue  # interpolations (e.g. the dataset) are set from the command line
-            params[k] = v
+    for folder in [CONF] + ([CONF.parent / env] if env else []):
+        if not folder.is_dir():
+            raise SystemExit(f"--env {env}: no folder {folder}")
+        for path in sorted(folder.glob("parameters*.yml")):
+            for k, v in (yaml.safe_load(path.read_text()) or {}).items():
+                if isinstance(v, str) and v.startswith("${"):
+                    continue  # interpolations (e.g. the dataset) are set from the command line
+                params[k] = _merge(params.get(k), v) if isinstance(v, dict) else v
     for item in overrides:
         key, _, value = item.partition("=")
         node = params
@@ -227,6 +231,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="dotted key=value (YAML)")
+    ap.add_argument("--env", default=None, help="a configuration environment over base, e.g. paper")
     ap.add_argument("--predictor-seeds", type=int, default=1, help="predictor trainings per data seed")
     ap.add_argument("--predictor-constant-field", default=None, help="diagnostic: hide a field (predictor)")
     ap.add_argument("--device", default="cpu")
@@ -238,7 +243,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger(__name__).setLevel(logging.INFO)
     torch.set_num_threads(args.threads)
-    params = load_params(args.overrides)
+    params = load_params(args.overrides, args.env)
     task = args.task or params["datasets"].get(args.dataset, {}).get("task", "ctr")
     runs = []
     for seed in args.seeds:
@@ -253,7 +258,8 @@ def main() -> None:
         print(f"lift vs {v}: paired t-test on test {t['metric']}: {stats}")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        record = {"dataset": args.dataset, "task": task, "seeds": args.seeds, "overrides": args.overrides,
+        record = {"dataset": args.dataset, "task": task, "seeds": args.seeds, "env": args.env,
+                  "overrides": args.overrides,
                   "predictor_seeds": args.predictor_seeds,
                   "predictor_constant_field": args.predictor_constant_field}  # fmt: skip
         Path(args.out).write_text(json.dumps({**record, "runs": runs, **summary}, indent=1))

@@ -216,4 +216,3 @@ class GBDTModel:
         model._booster = lgb.Booster(model_str=state["model"])
         model.num_fields, model.best_iteration = int(state["num_fields"]), int(state["best_iteration"])
         return model
-
