@@ -17,6 +17,7 @@ from liftrec.recsys.workflows.predict import (
     predict_targets,
     report_markdown,
 )
+from liftrec.recsys.workflows.reference import popularity_reference, reference_markdown
 from liftrec.reporting import training_curves_png
 
 
@@ -43,9 +44,23 @@ def compute_metrics(
     return evaluate_predictions(predictions, task_of(dataset, datasets, task))
 
 
-def write_report(metrics: dict[str, Any], dataset: str, seed: int, train: dict[str, Any]) -> str:
-    """The Markdown report of the run."""
-    return report_markdown(metrics, f"LIFT on {dataset}", {"dataset": dataset, "seed": seed, "train": train})
+def score_reference(
+    rows: pd.DataFrame, schema: dict[str, Any], dataset: str, datasets: dict[str, Any], task: str | None
+) -> dict[str, Any]:
+    """The popularity floor on the run's valid / test targets (the report's reference point)."""
+    return popularity_reference(rows, Schema.from_dict(schema), task_of(dataset, datasets, task))
+
+
+def write_report(
+    metrics: dict[str, Any], reference: dict[str, Any], dataset: str, seed: int, train: dict[str, Any]
+) -> str:
+    """The Markdown report of the run, with the popularity floor as its reference point."""
+    model = (train or {}).get("model", "lift")
+    report = report_markdown(
+        metrics, f"LIFT on {dataset}", {"dataset": dataset, "seed": seed, "train": train}
+    )
+    head, _, params = report.partition("## Parameters")
+    return head + reference_markdown(metrics, reference, model) + "\n## Parameters" + params
 
 
 def plot_training_curves(pretrain_metrics: dict[str, Any], train_metrics: dict[str, Any]) -> bytes:

@@ -5,6 +5,7 @@ from kedro.pipeline import Pipeline, node, pipeline
 from liftrec.pipelines.evaluate.nodes import (
     compute_metrics,
     plot_training_curves,
+    score_reference,
     score_targets,
     write_report,
 )
@@ -35,8 +36,14 @@ def create_pipeline(**kwargs) -> Pipeline:
                 name="compute_metrics",
             ),
             node(
+                score_reference,
+                ["rows", "schema", "params:dataset", "params:datasets", "params:task"],
+                "reference_metrics",
+                name="score_reference",
+            ),
+            node(
                 write_report,
-                ["evaluation_metrics", "params:dataset", "params:seed", "params:train"],
+                ["evaluation_metrics", "reference_metrics", "params:dataset", "params:seed", "params:train"],
                 "evaluation_report",
                 name="write_report",
             ),

@@ -44,6 +44,36 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * z))  # overflow-free
 
 
+def _logistic_fit(z: np.ndarray, y: np.ndarray, steps: int) -> tuple[float, float]:
+    """(a, b) minimising the mean log loss of sigmoid(a z + b): Newton steps, halved until they help."""
+
+    def loss(a: float, b: float) -> float:
+        p = np.clip(_sigmoid(a * z + b), 1e-12, 1 - 1e-12)
+        return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+    prior = float(np.clip(y.mean(), 1e-6, 1 - 1e-6)) if len(y) else 0.5
+    a, b = 0.0, float(np.log(prior / (1 - prior)))  # start at the base rate
+    current = loss(a, b)
+    for _ in range(steps):
+        p = _sigmoid(a * z + b)
+        w = p * (1 - p)
+        g = np.array([np.mean((p - y) * z), np.mean(p - y)])
+        h = np.array([[np.mean(w * z * z), np.mean(w * z)], [np.mean(w * z), np.mean(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        scale = 1.0
+        while scale > 1e-4 and loss(a - scale * step[0], b - scale * step[1]) > current:
+            scale /= 2
+        if scale <= 1e-4:
+            break
+        a, b = a - scale * step[0], b - scale * step[1]
+        new = loss(a, b)
+        if current - new < 1e-10:
+            current = new
+            break
+        current = new
+    return float(a), float(b)
+
+
 class PopModel:
     """Counts of each item's real interactions, calibrated into click probabilities.
 
@@ -74,12 +104,14 @@ class PopModel:
         y_valid: np.ndarray | None = None,
         seed: int = 0,
     ) -> PopModel:
-        """Count each item's positives in ``x_train`` and calibrate (validation rows are not used).
+        """Count each item's positives in ``x_train``; calibrate on the validation rows (else on x_train).
 
         Args:
             x_train: (N, M) field codes.
             y_train: (N,) 0/1 labels.
-            x_valid, y_valid, seed: accepted for the fitted-model surface; not used.
+            x_valid: (N_v, M) rows for the calibration, or None.
+            y_valid: their labels.
+            seed: accepted for the fitted-model surface; nothing is random.
 
         Returns:
             self.
@@ -90,19 +122,13 @@ class PopModel:
         items = x[:, self.item_index].astype(np.int64)
         size = int(items.max()) + 1 if len(items) else 1
         self.counts = np.bincount(items[y == 1], minlength=size).astype(np.int64)
-        z = self._feature(x)
-        a, b = 1.0, 0.0
-        for _ in range(self.cfg.calibration_steps):  # Newton's method on the 2-parameter logistic loss
-            p = _sigmoid(a * z + b)
-            w = p * (1 - p) + 1e-9
-            g = np.array([np.sum((p - y) * z), np.sum(p - y)])
-            h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]]) + 1e-6 * np.eye(2)
-            step = np.linalg.solve(h, g)
-            a, b = a - step[0], b - step[1]
-            if np.abs(step).max() < 1e-8:
-                break
-        self.coef = (float(a), float(b))
-        logger.info("pop: %d items counted, calibration a=%.3f b=%.3f", int((self.counts > 0).sum()), a, b)
+        # Platt scaling on held-out rows: on the counted rows every positive counts itself
+        if x_valid is not None and y_valid is not None and len(y_valid):
+            x, y = np.asarray(x_valid), np.asarray(y_valid)
+        self.coef = _logistic_fit(self._feature(x), y.astype(np.float64), self.cfg.calibration_steps)
+        logger.info(
+            "pop: %d items counted, calibration a=%.3f b=%.3f", int((self.counts > 0).sum()), *self.coef
+        )
         return self
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
