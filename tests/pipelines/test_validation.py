@@ -33,6 +33,8 @@ BAD = [
     ({"ingest": {"fields": ["user", "item", "colour"]}, "dataset": "taobao"}, "colour"),
     ({"synthetic": {"num_users": -5}}, "synthetic.num_users"),
     ({"device": "tpu"}, "device"),
+    ({"seed": -1}, "seed"),
+    ({"seed": "abc"}, "seed"),
 ]
 
 
@@ -57,3 +59,11 @@ def test_k_larger_than_the_retrieval_set_is_named(project):
         run_session(project, params={"retrieval": {"k": 10**7}})
     written = outputs(project)
     assert not any("retrieved" in p for p in written)  # the retrieval node wrote nothing
+
+
+def test_device_message_names_the_parameter_once():
+    from liftrec.pipelines.params import _validate_model_stages
+
+    with pytest.raises(ConfigError) as e:
+        _validate_model_stages({"device": "tpu"})
+    assert str(e.value).count("parameter 'device'") == 1

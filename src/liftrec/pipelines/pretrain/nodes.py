@@ -30,7 +30,10 @@ def pretrain(
     """
     cfg = build(PretrainStageConfig, pretrain_params(pretrain, device), "pretrain")
     length = build(WindowConfig, window_params, "windows").length
-    ckpt = checkpoint_dir(dataset, "pretrain", {"pretrain": pretrain, "windows": window_params}, seed)
+    params = {"pretrain": pretrain, "windows": window_params}
+    ckpt = checkpoint_dir(
+        dataset, "pretrain", params, seed, {"rows": rows, "windows": windows, "schema": schema}
+    )
     return pretrain_encoder(rows, windows, Schema.from_dict(schema), cfg, length, seed, ckpt)
 
 

@@ -29,7 +29,9 @@ def train(
         The predictor package and the stage metrics.
     """
     cfg = build(PredictorStageConfig, predictor_params(train, device), "train")
-    ckpt = checkpoint_dir(dataset, "train", {"train": train}, seed)
+    inputs = {"rows": rows, "schema": schema, "retrieved": retrieved, "datastore": datastore,
+              "target_history": target_history}  # fmt: skip
+    ckpt = checkpoint_dir(dataset, "train", {"train": train}, seed, inputs)
     return train_predictor(
         rows, Schema.from_dict(schema), retrieved, datastore, target_history, cfg, seed, ckpt
     )
