@@ -10,9 +10,12 @@ files).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -100,8 +103,17 @@ class ParameterValidationHook:
         validate_parameters(self._params, stages={t for n in pipeline.nodes for t in n.tags})
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 class MlflowTrackingHook:
-    """Parent MLflow run per ``kedro run``, child run per stage."""
+    """Parent MLflow run per ``kedro run``, child run per stage.
+
+    A run ends FINISHED, FAILED (an error) or KILLED: Ctrl-C (SIGINT) or SIGTERM bypass Kedro's error
+    hook, so an exit handler ends every run still open as KILLED and tags the parent with the stage
+    that was running (``interrupted_stage``).
+    """
 
     def __init__(self) -> None:
         self._mlflow = None
@@ -111,6 +123,8 @@ class MlflowTrackingHook:
         self._project_path = Path.cwd()
         self._catalog = None
         self._reuse_tags: dict[str, dict[str, str]] = {}  # stage -> tags naming the runs it reuses
+        self._sigterm: Any = None
+        self.last_run_id: str | None = None
 
     @hook_impl
     def after_context_created(self, context) -> None:
@@ -142,7 +156,23 @@ class MlflowTrackingHook:
         run_wide = {k: self._params.get(k) for k in ("dataset", "raw_dir", "task", "seed", "device")}
         mlflow.log_params({k: str(v)[:500] for k, v in _flatten(run_wide).items()})
         self._parent_id = run.info.run_id
+        self.last_run_id = run.info.run_id
         self._stage = None
+        if threading.current_thread() is threading.main_thread():  # SIGTERM -> KeyboardInterrupt
+            self._sigterm = signal.signal(signal.SIGTERM, _interrupt)
+        if not getattr(self, "_exit_registered", False):
+            atexit.register(self._on_exit)  # after mlflow's own (atexit is LIFO): ours runs first
+            self._exit_registered = True
+
+    def _on_exit(self) -> None:
+        """End the runs an interruption left open as KILLED, naming the stage that was running."""
+        if self._mlflow is None:
+            return
+        try:
+            self._mlflow.MlflowClient().set_tag(self._parent_id, "interrupted_stage", self._stage or "none")
+        except Exception:  # the store may be unreachable at exit: ending the runs matters more
+            logger.debug("could not tag the interrupted run", exc_info=True)
+        self._close("KILLED")
 
     def _enter_stage(self, stage: str, node) -> None:
         mlflow = self._mlflow
@@ -234,6 +264,10 @@ class MlflowTrackingHook:
     def _close(self, status: str) -> None:
         if self._mlflow is None:
             return
+        previous = getattr(self, "_sigterm", None)
+        if previous is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, previous)
+            self._sigterm = None
         while self._mlflow.active_run() is not None:
             self._mlflow.end_run(status=status)
         self._mlflow = None

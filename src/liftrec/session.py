@@ -157,7 +157,15 @@ def _log_plan(plan: CachePlan) -> None:
 @cache
 def caching_runner_class(base: type[AbstractRunner]) -> type[AbstractRunner]:
     """``base`` with the cache in front of it (keeps ``isinstance`` checks such as ParallelRunner's)."""
-    return type(f"Caching{base.__name__}", (CachingRunnerMixin, base), {"__module__": __name__})
+
+    def __repr__(self: AbstractRunner) -> str:
+        # Kedro records str(runner) in run_params; kedro-viz's workflow tracking recognises a
+        # sequential run by the base class's default repr, which a caching subclass keeps.
+        return f"<{base.__module__}.{base.__qualname__} object at {hex(id(self))}> (cached)"
+
+    return type(
+        f"Caching{base.__name__}", (CachingRunnerMixin, base), {"__module__": __name__, "__repr__": __repr__}
+    )
 
 
 def with_cache(runner: AbstractRunner, project_path: Path | None = None) -> AbstractRunner:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from liftrec.pipelines.params import build, task_of
 from liftrec.pipelines.train.nodes import predictor_params
+from liftrec.recsys.errors import DataError
 from liftrec.recsys.schema import Schema
 from liftrec.recsys.workflows.predict import (
     PredictorStageConfig,
@@ -45,10 +46,26 @@ def compute_metrics(
 
 
 def score_reference(
-    rows: pd.DataFrame, schema: dict[str, Any], dataset: str, datasets: dict[str, Any], task: str | None
+    metrics: dict[str, Any],
+    rows: pd.DataFrame,
+    schema: dict[str, Any],
+    dataset: str,
+    datasets: dict[str, Any],
+    task: str | None,
 ) -> dict[str, Any]:
-    """The popularity floor on the run's valid / test targets (the report's reference point)."""
-    return popularity_reference(rows, Schema.from_dict(schema), task_of(dataset, datasets, task))
+    """The popularity floor on the run's valid / test targets (the report's reference point).
+
+    Raises:
+        DataError: when the floor did not score the same number of rows as the run's evaluation.
+    """
+    ref = popularity_reference(rows, Schema.from_dict(schema), task_of(dataset, datasets, task))
+    for period in ("valid", "test"):
+        if period in metrics and metrics[period]["rows"] != ref[period]["rows"]:
+            raise DataError(
+                f"reference: pop scored {ref[period]['rows']} {period} rows, "
+                f"the run {metrics[period]['rows']}"
+            )
+    return ref
 
 
 def write_report(

@@ -37,7 +37,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             node(
                 score_reference,
-                ["rows", "schema", "params:dataset", "params:datasets", "params:task"],
+                ["evaluation_metrics", "rows", "schema", "params:dataset", "params:datasets", "params:task"],
                 "reference_metrics",
                 name="score_reference",
             ),
