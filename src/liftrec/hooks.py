@@ -281,3 +281,63 @@ class MlflowTrackingHook:
     @hook_impl
     def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
         self._close("FAILED")
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    test = metrics.get("test") or {}
+    keys = ("HR@10", "NDCG@10", "MRR", "AUC") if "NDCG@10" in test else ("AUC", "LogLoss")
+    return ", ".join(f"{k} {test[k]:.4f}" for k in keys if k in test)
+
+
+class RunSummaryHook:
+    """The closing lines of every successful ``kedro run``: headline test metrics beside the popularity
+    floor, where the report and the MLflow run are, and what the cache reused.
+
+    Args:
+        tracking: the MLflow hook of the same run (it knows the parent run's id).
+    """
+
+    def __init__(self, tracking: MlflowTrackingHook | None = None) -> None:
+        self._tracking = tracking
+        self._project_path = Path.cwd()
+        self._reused = self._total = 0
+
+    @hook_impl
+    def after_context_created(self, context) -> None:
+        self._project_path = Path(context.project_path)
+        self._params = context.params
+
+    @hook_impl
+    def after_cache_plan(self, plan) -> None:
+        self._total, self._reused = len(plan.decisions), len(plan.reused)
+
+    @hook_impl
+    def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+        import click
+
+        dataset = self._params.get("dataset", "?")
+        lines = [
+            f"liftrec: {'+'.join(run_params.get('pipeline_names') or ['__default__'])} on {dataset} done"
+        ]
+        outputs = pipeline.all_outputs()
+        if "evaluation_metrics" in outputs:
+            metrics = catalog.get("evaluation_metrics").load()  # no "Loading data" log line
+            line = f"  test ({metrics.get('task')}): {_headline(metrics)}"
+            if "reference_metrics" in outputs:
+                line += f"  |  popularity floor: {_headline(catalog.get('reference_metrics').load())}"
+            lines.append(line)
+        report = self._project_path / "data" / "08_reporting" / str(dataset)
+        if "evaluation_report" in outputs:
+            lines.append(f"  report: {report / 'report.md'}")
+        elif "experiments_report" in outputs:
+            lines.append(f"  report: {report / 'experiments' / 'report.md'}")
+        run_id = getattr(self._tracking, "last_run_id", None)
+        if run_id:
+            lines.append(
+                f"  MLflow run {run_id} (experiment '{EXPERIMENT}'): {tracking_uri(self._project_path)}"
+            )
+        if self._total:
+            lines.append(
+                f"  cache: {self._reused} of {self._total} nodes reused (--params=cache=false reruns all)"
+            )
+        click.echo("\n".join(lines))

@@ -2,12 +2,14 @@
 
 from kedro.config import OmegaConfigLoader
 
-from liftrec.hooks import MlflowTrackingHook, ParameterValidationHook
+from liftrec.hooks import MlflowTrackingHook, ParameterValidationHook, RunSummaryHook
 from liftrec.session import CachingSession
 
 # pluggy calls the last-registered hook first: validation runs before MLflow opens a run, so a
 # bad parameter costs nothing and leaves no half-open run behind.
-HOOKS = (MlflowTrackingHook(), ParameterValidationHook())
+# The summary, registered first, prints last, after the MLflow run is closed.
+_TRACKING = MlflowTrackingHook()
+HOOKS = (RunSummaryHook(_TRACKING), _TRACKING, ParameterValidationHook())
 
 # Every run skips the nodes whose parameters, inputs and code are unchanged (docs/caching.md);
 # `--params=cache=false` reruns everything.

@@ -41,3 +41,14 @@ def test_bad_input_ends_in_one_message_before_anything_runs(project, params, nee
 def test_the_traceback_comes_back_on_request(project):
     out = kedro_run(project, "--env=test", "--params=dataset=ml100k", LIFTREC_TRACEBACK="1")
     assert out.returncode == 1 and "ConfigError" in out.stderr and "Traceback" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_successful_run_ends_with_its_summary(project):
+    out = kedro_run(project, "--env=test")
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-5:]  # the summary is on stdout, after every log line
+    assert last[0].startswith("liftrec: __default__ on synthetic done")
+    assert "test (ctr): AUC" in last[1] and "popularity floor: AUC" in last[1]
+    assert last[2].strip() == f"report: {project / 'data' / '08_reporting' / 'synthetic' / 'report.md'}"
+    assert last[3].strip().startswith("MLflow run ") and "cache: 0 of" in last[4]
