@@ -31,8 +31,8 @@ def _run(**kwargs: Any) -> dict[str, Any]:
     except LiftrecError as e:
         if os.environ.get(TRACEBACK_ENV, "").lower() in ("1", "true", "yes"):
             raise
+        click.echo(f"kedro run stopped on bad input ({TRACEBACK_ENV}=1 shows the traceback):", err=True)
         click.secho(f"Error: {e}", fg="red", err=True)
-        click.echo(f"(the run stopped there; {TRACEBACK_ENV}=1 shows the traceback)", err=True)
         sys.exit(1)
 
 

@@ -22,17 +22,24 @@ def kedro_run(project: Path, *args: str, **env: str) -> subprocess.CompletedProc
 @pytest.mark.parametrize(
     ("params", "needle"),
     [
-        ("dataset=ml100k", "Error: parameter 'dataset': unknown dataset 'ml100k'"),
+        (
+            "dataset=ml100k",
+            "unknown dataset 'ml100k'; known: ['alipay', 'lastfm-1k', 'ml-100k', 'ml-1m', "
+            "'synthetic', 'taobao', 'tmall']; did you mean 'ml-100k'?",
+        ),
         ("train.lift.use_futur=false", "Error: unknown parameter 'train.lift.use_futur'"),
+        ("negatives.topn_target_fractoin=0.5", "did you mean 'negatives.topn_target_fraction'?"),
         ("dataset=ml-100k,raw_dir=/nonexistent", "Error: parameter 'raw_dir': /nonexistent: raw data folder"),
     ],
-    ids=["dataset-typo", "key-typo", "missing-raw-dir"],
+    ids=["dataset-typo", "key-typo", "nested-key-typo", "missing-raw-dir"],
 )
 def test_bad_input_ends_in_one_message_before_anything_runs(project, params, needle):
     out = kedro_run(project, "--env=test", f"--params={params}")
     log = out.stdout + out.stderr
     assert out.returncode == 1
     assert needle in log and "Traceback" not in log and "╭" not in log
+    lines = log.strip().splitlines()
+    assert len(lines) <= 5 and lines[-1].startswith("Error: "), lines  # the last line names the fix
     assert "Running node" not in log
     assert not (project / "mlflow.db").exists() and not (project / "data").exists()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from liftrec.recsys.config import from_dict
+from liftrec.recsys.config import did_you_mean, from_dict
 from liftrec.recsys.errors import ConfigError
 
 
@@ -29,7 +29,10 @@ def deep_merge(base: dict[str, Any] | None, override: dict[str, Any] | None) -> 
 def dataset_profile(dataset: str, datasets: dict[str, Any]) -> dict[str, Any]:
     """The ``datasets.<name>`` entry, or a ConfigError listing the known dataset names."""
     if dataset not in datasets:
-        raise ConfigError(f"parameter 'dataset': unknown dataset {dataset!r}; known: {sorted(datasets)}")
+        raise ConfigError(
+            f"parameter 'dataset': unknown dataset {dataset!r}; known: {sorted(datasets)}"
+            + did_you_mean(dataset, datasets)
+        )
     return datasets[dataset] or {}
 
 

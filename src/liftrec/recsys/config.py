@@ -9,9 +9,11 @@ in each config's ``__post_init__`` via :func:`check`.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import functools
 import types
 import typing
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from liftrec.recsys.errors import ConfigError
@@ -84,6 +86,12 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def did_you_mean(wrong: str, known: Iterable[str], prefix: str = "") -> str:
+    """The suffix "; did you mean 'x'?" for the closest known name (empty when none is close)."""
+    close = difflib.get_close_matches(str(wrong), sorted(map(str, known)), n=1, cutoff=0.6)
+    return f"; did you mean '{prefix}{close[0]}'?" if close else ""
+
+
 def from_dict(cls: type[T], d: dict[str, Any] | None, path: str = "") -> T:
     """Build config dataclass ``cls`` from ``d``, rejecting unknown keys.
 
@@ -109,6 +117,7 @@ def from_dict(cls: type[T], d: dict[str, Any] | None, path: str = "") -> T:
         raise ConfigError(
             f"unknown parameter '{prefix}{unknown[0]}'; "
             f"known keys under '{path or '<root>'}': {sorted(names)}"
+            + did_you_mean(unknown[0], names, prefix)
         )
     kwargs = {}
     for f in dataclasses.fields(cls):
