@@ -310,6 +310,38 @@ class CachePlan:
         return [d for d in self.decisions if not d.run]
 
 
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _leaves(value: Any, prefix: str) -> dict[str, Any]:
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def changed_values(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 5) -> str:
+    """The parameter leaves that differ, as ``key old -> new`` (``params:`` prefixes dropped).
+
+    Args:
+        old: the recorded parameter inputs of a node ({"params:train": {...}, ...}).
+        new: the same inputs now.
+        limit: at most this many keys are named; the rest are counted.
+    """
+    a = {k.removeprefix("params:"): v for k, v in _leaves(_jsonable(dict(old)), "").items()}
+    b = {k.removeprefix("params:"): v for k, v in _leaves(_jsonable(dict(new)), "").items()}
+    missing = object()
+    diffs = [f"{k} {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
+             for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]  # fmt: skip
+    if not diffs:
+        return "(values not recorded)"
+    more = f" and {len(diffs) - limit} more" if len(diffs) > limit else ""
+    return ", ".join(diffs[:limit]) + more
+
+
 def _explain(old: dict[str, Any], new: dict[str, Any]) -> str | None:
     """A short reason naming what differs between two parts records (None when equal)."""
     if old == new:
@@ -420,6 +452,9 @@ class NodeCache:
         if missing:
             return Decision(node, True, "inputs not persisted: " + ", ".join(missing))
         reason = _explain(entry.get("parts", {}), parts) or self._check_outputs(node, entry)
+        if reason and reason.startswith("parameters changed") and "param_values" in entry:
+            now = {i: self._param(i, None) for i in node.inputs if is_param(i)}
+            reason = "parameters changed: " + changed_values(entry["param_values"], now)
         if reason:
             return Decision(node, True, reason)
         prov = dict(entry.get("provenance", {}))
@@ -436,8 +471,15 @@ class NodeCache:
             decisions.append(d)
         return CachePlan(decisions)
 
-    def record(self, node: Any, parts: dict[str, Any], provenance: dict[str, Any]) -> None:
-        """Write the node's entry; call only once every output is saved."""
+    def record(
+        self,
+        node: Any,
+        parts: dict[str, Any],
+        provenance: dict[str, Any],
+        param_values: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write the node's entry; call only once every output is saved. ``param_values`` (the node's
+        parameter inputs) let a later run name each changed key with its old and new value."""
         outputs = {}
         for out in node.outputs:
             path = self._path(out)
@@ -452,5 +494,6 @@ class NodeCache:
             "parts": parts,
             "outputs": outputs,
             "provenance": provenance,
+            "param_values": _jsonable(dict(param_values or {})),
             "recorded": datetime.now(UTC).isoformat(),
         })  # fmt: skip

@@ -324,7 +324,7 @@ class RunSummaryHook:
             metrics = catalog.get("evaluation_metrics").load()  # no "Loading data" log line
             line = f"  test ({metrics.get('task')}): {_headline(metrics)}"
             if "reference_metrics" in outputs:
-                line += f"  |  popularity floor: {_headline(catalog.get('reference_metrics').load())}"
+                line += f"  |  popularity floor: {_headline(catalog.get('reference_metrics').load()['pop'])}"
             lines.append(line)
         report = self._project_path / "data" / "08_reporting" / str(dataset)
         if "evaluation_report" in outputs:

@@ -53,7 +53,7 @@ class _Recorder:
     def __init__(self, cache: NodeCache, hook_manager: Any) -> None:
         self._cache = cache
         self._hooks = hook_manager
-        self._pending: dict[str, tuple[dict[str, Any], set[str], str]] = {}
+        self._pending: dict[str, tuple[dict[str, Any], set[str], str, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     @hook_impl
@@ -64,7 +64,7 @@ class _Recorder:
         params = {k: v for k, v in inputs.items() if is_param(k)}
         parts = self._cache.parts(node, params)
         with self._lock:
-            self._pending[node.name] = (parts, set(node.outputs), run_id)
+            self._pending[node.name] = (parts, set(node.outputs), run_id, params)
         if not node.outputs:
             self._finish(node)
 
@@ -81,11 +81,11 @@ class _Recorder:
 
     def _finish(self, node: Any) -> None:
         with self._lock:
-            parts, _, run_id = self._pending.pop(node.name)
+            parts, _, run_id, params = self._pending.pop(node.name)
         provenance: dict[str, Any] = {"kedro_run_id": run_id}
         for extra in self._hooks.hook.cache_provenance(node=node):
             provenance.update(extra or {})
-        self._cache.record(node, parts, provenance)
+        self._cache.record(node, parts, provenance, params)
 
     @hook_impl
     def on_node_error(self, node: Any) -> None:

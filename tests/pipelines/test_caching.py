@@ -132,9 +132,14 @@ def test_nothing_changed_reruns_nothing_and_reused_stages_point_to_their_runs(pr
 
 
 @pytest.mark.slow
-def test_predictor_learning_rate_reruns_only_train_and_evaluate(project):
+def test_predictor_learning_rate_reruns_only_train_and_evaluate(project, caplog):
     params = {"train": {"training": {"lr": 0.002}}}
-    ran = run(project, params)
+    with caplog.at_level("INFO", logger="liftrec.session"):
+        ran = run(project, params)
+    # the reason names the changed key with its old and new value
+    assert "Cache: running node train_predictor (parameters changed: train.training.lr 0.001 -> 0.002)" in (
+        caplog.text
+    )
     assert ran == downstream("train_predictor")
     assert not {"pretrain_encoder", "encode_datastore", "retrieve_neighbours"} & set(ran)
     assert run(project, params) == []  # the new fingerprint was recorded
@@ -223,6 +228,14 @@ def test_plain_kedro_run_on_the_command_line_skips_unchanged_nodes(project):
 
 
 # ------------------------------------------------------------------ fast checks, no session --
+
+
+def test_changed_values_names_each_leaf_with_old_and_new():
+    old = {"params:train": {"training": {"lr": 0.001, "epochs": 8}, "model": "lift"}, "params:seed": 42}
+    new = {"params:train": {"training": {"lr": 0.003, "epochs": 8}, "model": "lift"}, "params:seed": 7}
+    assert caching.changed_values(old, new) == "seed 42 -> 7, train.training.lr 0.001 -> 0.003"
+    many = {"params:x": {str(i): i for i in range(9)}}
+    assert caching.changed_values(many, {"params:x": {}}).endswith("and 4 more")
 
 
 def test_bad_cache_value_is_rejected():

@@ -63,7 +63,10 @@ def test_default_pipeline_writes_the_tasks_metrics(project, dataset, raw, extra,
     evaluate = [r for r in runs if r.data.tags.get("stage") == "evaluate"]
     assert len(evaluate) == 1
     logged = evaluate[0].data.metrics
+    reference = json.loads((report / "reference_metrics.json").read_text())["pop"]
     for period in ("valid", "test"):
         for name in expected:
             key = mlflow_metric_name(f"{period}.{name}")
             assert logged[key] == pytest.approx(metrics[period][name]), key
+            pop = mlflow_metric_name(f"pop.{period}.{name}")  # the floor, logged beside, not over it
+            assert logged[pop] == pytest.approx(reference[period][name]), pop

@@ -53,7 +53,8 @@ def score_reference(
     datasets: dict[str, Any],
     task: str | None,
 ) -> dict[str, Any]:
-    """The popularity floor on the run's valid / test targets (the report's reference point).
+    """The popularity floor on the run's valid / test targets (the report's reference point), under the
+    key ``pop`` (so its metrics log to MLflow as ``pop.test.AUC``..., beside the run's own).
 
     Raises:
         DataError: when the floor did not score the same number of rows as the run's evaluation.
@@ -65,7 +66,7 @@ def score_reference(
                 f"reference: pop scored {ref[period]['rows']} {period} rows, "
                 f"the run {metrics[period]['rows']}"
             )
-    return ref
+    return {"pop": ref}
 
 
 def write_report(
@@ -77,7 +78,7 @@ def write_report(
         metrics, f"LIFT on {dataset}", {"dataset": dataset, "seed": seed, "train": train}
     )
     head, _, params = report.partition("## Parameters")
-    return head + reference_markdown(metrics, reference, model) + "\n## Parameters" + params
+    return head + reference_markdown(metrics, reference["pop"], model) + "\n## Parameters" + params
 
 
 def plot_training_curves(pretrain_metrics: dict[str, Any], train_metrics: dict[str, Any]) -> bytes:
