@@ -34,6 +34,7 @@ from typing import Any
 
 import liftrec
 from liftrec.datasets import atomic_path
+from liftrec.recsys.config import flatten
 
 logger = logging.getLogger(__name__)
 
@@ -314,15 +315,6 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _leaves(value: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
 def changed_values(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 5) -> str:
     """The parameter leaves that differ, as ``key old -> new`` (``params:`` prefixes dropped).
 
@@ -331,8 +323,8 @@ def changed_values(old: Mapping[str, Any], new: Mapping[str, Any], limit: int = 
         new: the same inputs now.
         limit: at most this many keys are named; the rest are counted.
     """
-    a = {k.removeprefix("params:"): v for k, v in _leaves(_jsonable(dict(old)), "").items()}
-    b = {k.removeprefix("params:"): v for k, v in _leaves(_jsonable(dict(new)), "").items()}
+    a = {k.removeprefix("params:"): v for k, v in flatten(_jsonable(dict(old))).items()}
+    b = {k.removeprefix("params:"): v for k, v in flatten(_jsonable(dict(new))).items()}
     missing = object()
     diffs = [f"{k} {a.get(k, '(unset)')!r} -> {b.get(k, '(unset)')!r}"
              for k in sorted(set(a) | set(b)) if a.get(k, missing) != b.get(k, missing)]  # fmt: skip

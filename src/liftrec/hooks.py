@@ -23,6 +23,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 
 from liftrec.pipeline_registry import STAGES
+from liftrec.recsys.config import flatten
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +46,6 @@ def mlflow_metric_name(name: str) -> str:
     return _NOT_IN_MLFLOW_NAMES.sub("_", name.replace("@", "_at_"))
 
 
-def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: d}
-
-
 _NAMED = ("dataset", "seed")  # already spelled out in every run name
 _NAME_MAX = 250  # MLflow's run table shows short names; the full list is the ``cli_params`` tag
 
@@ -74,7 +66,7 @@ def cli_params(runtime_params: dict[str, Any] | None) -> str:
     Returns:
         e.g. ``"train.training.lr=0.003, pretrain.enabled=false"``; empty when none were given.
     """
-    flat = _flatten(runtime_params or {})
+    flat = flatten(runtime_params or {})
     return ", ".join(f"{k}={_value(v)}" for k, v in flat.items() if k not in _NAMED)
 
 
@@ -154,7 +146,7 @@ class MlflowTrackingHook:
             }
         )
         run_wide = {k: self._params.get(k) for k in ("dataset", "raw_dir", "task", "seed", "device")}
-        mlflow.log_params({k: str(v)[:500] for k, v in _flatten(run_wide).items()})
+        mlflow.log_params({k: str(v)[:500] for k, v in flatten(run_wide).items()})
         self._parent_id = run.info.run_id
         self.last_run_id = run.info.run_id
         self._stage = None
@@ -217,7 +209,7 @@ class MlflowTrackingHook:
         stage = _stage(node)
         self._enter_stage(stage, node)
         params = {k.removeprefix("params:"): v for k, v in inputs.items() if k.startswith("params:")}
-        flat = {k: str(v)[:500] for k, v in _flatten(params).items()}
+        flat = {k: str(v)[:500] for k, v in flatten(params).items()}
         if flat:
             try:
                 self._mlflow.log_params(flat)
@@ -251,7 +243,7 @@ class MlflowTrackingHook:
             self._mlflow.log_artifact(str(path))
 
     def _log_metrics(self, metrics: dict[str, Any]) -> None:
-        for name, value in _flatten(metrics).items():
+        for name, value in flatten(metrics).items():
             key = mlflow_metric_name(name)
             if isinstance(value, bool):
                 continue

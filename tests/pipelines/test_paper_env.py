@@ -16,6 +16,7 @@ import yaml
 from kedro.config import OmegaConfigLoader
 
 from liftrec.pipelines.params import validate_parameters
+from liftrec.recsys.config import flatten
 from tests.pipelines.conftest import REPO, run_session
 
 # The leaves where the paper environment differs from base (docs/choices.md documents each).
@@ -36,17 +37,8 @@ def parameters(env: str) -> dict[str, Any]:
     return loader["parameters"]
 
 
-def leaves(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict):
-        out: dict[str, Any] = {}
-        for k, v in d.items():
-            out.update(leaves(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: d}
-
-
 def test_paper_environment_differs_from_base_by_the_documented_switches_only():
-    base, paper = leaves(parameters("local")), leaves(parameters("paper"))
+    base, paper = flatten(parameters("local")), flatten(parameters("paper"))
     changed = {k: v for k, v in paper.items() if base.get(k, "<absent>") != v}
     run_wide = {k: v for k, v in changed.items() if not k.startswith("experiment_models.")}
     assert run_wide == PAPER_SWITCHES

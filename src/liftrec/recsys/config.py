@@ -86,6 +86,16 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{"a.b.c": leaf}`` (non-mapping values are leaves)."""
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: d}
+
+
 def did_you_mean(wrong: str, known: Iterable[str], prefix: str = "") -> str:
     """The suffix "; did you mean 'x'?" for the closest known name (empty when none is close)."""
     close = difflib.get_close_matches(str(wrong), sorted(map(str, known)), n=1, cutoff=0.6)
