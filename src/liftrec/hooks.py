@@ -24,6 +24,7 @@ from kedro.framework.hooks import hook_impl
 
 from liftrec.pipeline_registry import STAGES
 from liftrec.recsys.config import flatten
+from liftrec.runlock import exclusive
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ class MlflowTrackingHook:
         self._mlflow = mlflow
         self._catalog = catalog
         mlflow.set_tracking_uri(tracking_uri(self._project_path))
-        mlflow.set_experiment(EXPERIMENT)
+        with exclusive(self._project_path, "mlflow-store"):  # two fresh runs must not both create the tables
+            mlflow.set_experiment(EXPERIMENT)
         while mlflow.active_run() is not None:  # a run left open by an earlier crash in this process
             mlflow.end_run(status="KILLED")
         names = run_params.get("pipeline_names") or [run_params.get("pipeline_name") or "__default__"]

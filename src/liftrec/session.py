@@ -25,6 +25,7 @@ from kedro.pipeline import Pipeline
 from kedro.runner import AbstractRunner, ParallelRunner, SequentialRunner
 
 from liftrec.caching import CachePlan, Decision, NodeCache, is_param
+from liftrec.runlock import run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -194,4 +195,6 @@ class CachingSession(KedroSession):
         **kwargs: Any,
     ) -> dict[str, Any]:
         runner = with_cache(runner or SequentialRunner(), self._project_path)
-        return super().run(pipeline_name, pipeline_names, tags, runner, **kwargs)
+        dataset = str(self.load_context().params.get("dataset", "default"))
+        with run_lock(self._project_path, dataset):  # one run per dataset's outputs at a time
+            return super().run(pipeline_name, pipeline_names, tags, runner, **kwargs)
