@@ -173,3 +173,30 @@ def test_config_errors(write_raw):
         load_raw("taobao", raw, LoaderConfig(fields=("user", "category")))
     with pytest.raises(ConfigError, match="ingest.query_fields"):
         load_raw("taobao", raw, LoaderConfig(fields=("user", "item"), query_fields=("category",)))
+
+
+def test_millisecond_timestamps_name_the_line_and_the_likely_unit(write_raw):
+    err = load_error(write_raw({TB: GOOD + "1,2,3,pv,1511600000123\n"}))
+    assert err.line == 16 and err.column == "ts"
+    assert "1511600000123" in str(err) and "looks like milliseconds" in str(err)
+    # one stray row among seconds is caught too, before the time window could drop it silently
+    lines = GOOD.splitlines()
+    lines[4] = "1,4,3,pv,1511600004000"
+    err = load_error(write_raw({TB: "\n".join(lines) + "\n"}))
+    assert err.line == 5 and "milliseconds" in str(err)
+
+
+def test_implausible_timestamp_without_a_known_unit(write_raw):
+    err = load_error(write_raw({TB: GOOD + "1,2,3,pv,42\n"}))
+    assert err.line == 16 and "outside 1990-2100" in str(err) and "looks like" not in str(err)
+
+
+def test_negative_user_id_names_the_line(write_raw):
+    err = load_error(write_raw({TB: GOOD + "-7,2,3,pv,1511600000\n"}))
+    assert err.line == 16 and "negative user id -7" in str(err)
+
+
+def test_a_huge_bad_value_is_shown_cut_short(write_raw):
+    huge = "x" * 5_000_000
+    err = load_error(write_raw({TB: GOOD + f"1,{huge},3,pv,1511600000\n"}))
+    assert err.line == 16 and len(str(err)) < 400 and "5,000,000 characters" in str(err)

@@ -47,6 +47,38 @@ class Collected:
         return int(self.ts.size)
 
 
+# Unix seconds of any interaction log: 1990-01-01 .. 2100-01-01. Outside, the unit is wrong.
+PLAUSIBLE_TS = (631_152_000, 4_102_444_800)
+
+
+def check_plausible(out: Derived, first: int, loc: Locator) -> None:
+    """Raise on the first implausible value of a derived block: a timestamp outside 1990-2100 (with the
+    likely unit when it is milliseconds or microseconds) or a negative id where ids are positive.
+
+    Raises:
+        DataError: naming the file, the line and the column.
+    """
+    ts = np.asarray(out["ts"])
+    lo, hi = PLAUSIBLE_TS
+    bad = (ts < lo) | (ts >= hi)
+    if bad.any():
+        i = int(np.argmax(bad))
+        value = int(ts[i])
+        unit = next((u for u, f in (("milliseconds", 1e3), ("microseconds", 1e6), ("nanoseconds", 1e9))
+                     if lo <= value / f < hi), None)  # fmt: skip
+        hint = f"; it looks like {unit}: the format says unix seconds" if unit else ""
+        raise loc.error(first + i, "ts", f"timestamp {value} is outside 1990-2100 in unix seconds{hint}")
+    for name, values in out.items():
+        if name == "ts" or not isinstance(values, np.ndarray) or values.dtype.kind not in "iu":
+            continue
+        neg = (values < 0) & (values != MISSING_INT)
+        if neg.any():
+            i = int(np.argmax(neg))
+            raise loc.error(
+                first + i, name, f"negative {name} id {int(values[i])}; the format's ids are >= 0"
+            )
+
+
 def window_mask(ts: np.ndarray, window: tuple[int | None, int | None]) -> np.ndarray | None:
     """Boolean mask of ``lo <= ts < hi``, or None when every row is inside."""
     lo, hi = window
@@ -91,6 +123,7 @@ def collect(
         loc.first_null(batch, first, required)
         out = derive(batch, first, loc)
         del batch
+        check_plausible(out, first, loc)  # before the time window, which would drop such rows silently
         rows_read += len(out["ts"])
         mask = window_mask(out["ts"], window)
         arrow_mask = None if mask is None else pa.array(mask)

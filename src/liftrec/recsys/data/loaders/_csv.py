@@ -207,6 +207,11 @@ def iter_batches(
         raise DataError(f"file has no data rows; expected lines like '{fmt.layout}'", path=str(path))
 
 
+def shorten(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was (a 5 MB field must not flood a log)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
 def _diagnose(path: Path, fmt: CsvFormat, message: str) -> DataError:
     """Build the DataError for a pyarrow failure, finding the culprit line on this error path only."""
     if "Empty CSV file" in message:
@@ -229,7 +234,7 @@ def _diagnose(path: Path, fmt: CsvFormat, message: str) -> DataError:
         row, value = _find_bad_value(path, fmt, column)
         loc = Locator(path, fmt)
         line = loc.line_of_row(row) if row is not None else None
-        shown = f"got {value!r}" if value is not None else f"({message})"
+        shown = f"got {shorten(value)!r}" if value is not None else f"({shorten(message, 200)})"
         return DataError(
             f"expected {fmt.describe(column)}, {shown}", path=str(path), line=line, column=column
         )
