@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from kedro.framework.hooks import hook_impl
 
 from liftrec.pipeline_registry import STAGES
 from liftrec.recsys.config import flatten
+from liftrec.recsys.errors import ConfigError
 from liftrec.runlock import exclusive
 
 logger = logging.getLogger(__name__)
@@ -83,17 +85,53 @@ def _stage(node) -> str:
 
 
 class ParameterValidationHook:
-    """Builds every typed config from the run's parameters before any node runs."""
+    """Builds every typed config from the run's parameters before any node runs.
+
+    ``retrieval.k`` needs the retrieval set's size: checked as soon as it is known, from the cached
+    rows table when the data stage is reused, else right after ``sample_negatives`` ran, so an
+    impossible K never costs a pretraining.
+    """
 
     @hook_impl
     def after_context_created(self, context) -> None:
         self._params = context.params
+        self._project_path = Path(context.project_path)
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline, catalog) -> None:
         from liftrec.pipelines.params import validate_parameters
 
-        validate_parameters(self._params, stages={t for n in pipeline.nodes for t in n.tags})
+        self._stages = {t for n in pipeline.nodes for t in n.tags}
+        self._catalog = catalog
+        validate_parameters(self._params, stages=self._stages)
+
+    def _check_k(self, period: Any) -> None:
+        if "retrieval" not in getattr(self, "_stages", set()):
+            return
+        from liftrec.pipelines.params import retrieval_config
+        from liftrec.recsys.schema import RETRIEVAL
+
+        k = retrieval_config(self._params.get("retrieval"))[0].k
+        n = int((np.asarray(period) == RETRIEVAL).sum())
+        if k > n:
+            raise ConfigError(f"parameter 'retrieval.k': K = {k} exceeds the retrieval set ({n} rows)")
+
+    @hook_impl
+    def after_cache_plan(self, plan) -> None:
+        """The data stage is reused: its rows table on disk is this run's; read its period column."""
+        reused = {d.node.name for d in plan.reused}
+        if "sample_negatives" not in reused or self._catalog is None:
+            return
+        path = getattr(self._catalog.get("rows"), "_filepath", None)
+        if path is not None and Path(str(path)).is_file():
+            import pyarrow.parquet as pq
+
+            self._check_k(pq.read_table(str(path), columns=["period"]).column("period").to_numpy())
+
+    @hook_impl
+    def after_node_run(self, node, inputs: dict[str, Any], outputs: dict[str, Any]) -> None:
+        if node.name == "sample_negatives" and "rows" in outputs:
+            self._check_k(outputs["rows"]["period"].to_numpy())
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -54,11 +54,22 @@ def test_default_parameters_validate(project):
         validate_parameters(loader["parameters"])
 
 
-def test_k_larger_than_the_retrieval_set_is_named(project):
-    with pytest.raises(ConfigError, match=r"retrieval\.k.*exceeds the retrieval set"):
+def test_k_larger_than_the_retrieval_set_is_named_before_pretraining(project):
+    with pytest.raises(
+        ConfigError, match=r"parameter 'retrieval\.k': K = 10000000 exceeds the retrieval set"
+    ):
         run_session(project, params={"retrieval": {"k": 10**7}})
     written = outputs(project)
-    assert not any("retrieved" in p for p in written)  # the retrieval node wrote nothing
+    assert any("split_interactions" in p for p in written)  # checked as the negatives are drawn...
+    assert not any("encoder" in p or "retrieved" in p for p in written)  # ...before pretraining
+
+
+def test_k_is_checked_against_a_reused_data_stage_before_any_node(project):
+    run_session(project, "data_processing")
+    before = outputs(project)
+    with pytest.raises(ConfigError, match=r"retrieval\.k"):
+        run_session(project, params={"retrieval": {"k": 10**7}})
+    assert outputs(project) == before  # nothing ran
 
 
 def test_device_message_names_the_parameter_once():
