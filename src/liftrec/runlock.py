@@ -62,6 +62,28 @@ def run_lock(project_path: Path, dataset: str) -> Iterator[None]:
         fh.close()
 
 
+def remove_interrupted_saves(project_path: Path, dataset: str) -> list[Path]:
+    """Delete the temporary files and folders a killed save left in ``data/*/<dataset>/``.
+
+    Atomic saves write ``.<name>.<random>.tmp`` beside their target and rename it; a kill between the
+    two leaves it behind. Call only while holding the dataset's run lock (no save of it is running).
+
+    Returns:
+        The paths removed.
+    """
+    import shutil
+
+    removed = []
+    for folder in (Path(project_path) / "data").glob(f"*/{dataset}"):
+        for tmp in folder.rglob(".*.tmp"):
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def exclusive(project_path: Path, name: str) -> Iterator[None]:
     """Wait for, then hold, a project-wide lock ``name`` (e.g. the MLflow store's first use)."""

@@ -25,7 +25,7 @@ from kedro.pipeline import Pipeline
 from kedro.runner import AbstractRunner, ParallelRunner, SequentialRunner
 
 from liftrec.caching import CachePlan, Decision, NodeCache, is_param
-from liftrec.runlock import run_lock
+from liftrec.runlock import remove_interrupted_saves, run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -197,4 +197,6 @@ class CachingSession(KedroSession):
         runner = with_cache(runner or SequentialRunner(), self._project_path)
         dataset = str(self.load_context().params.get("dataset", "default"))
         with run_lock(self._project_path, dataset):  # one run per dataset's outputs at a time
+            for tmp in remove_interrupted_saves(self._project_path, dataset):
+                logger.info("removed %s, left by an interrupted save", tmp)
             return super().run(pipeline_name, pipeline_names, tags, runner, **kwargs)

@@ -11,7 +11,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from liftrec.runlock import RunLockedError, run_lock
+from liftrec.runlock import RunLockedError, remove_interrupted_saves, run_lock
 
 
 def test_a_second_lock_on_a_dataset_names_the_holder(tmp_path: Path):
@@ -25,6 +25,19 @@ def test_a_second_lock_on_a_dataset_names_the_holder(tmp_path: Path):
             pass
     with run_lock(tmp_path, "synthetic"):  # released at the end of the run
         pass
+
+
+def test_saves_left_by_a_killed_run_are_removed(tmp_path: Path):
+    feature = tmp_path / "data" / "04_feature"
+    for ds in ("synthetic", "ml-100k"):
+        (feature / ds).mkdir(parents=True)
+        (feature / ds / "rows.parquet").write_bytes(b"kept")
+        (feature / ds / ".rows.parquet.ab12.tmp").write_bytes(b"half")
+    (feature / "synthetic" / ".windows.x9.tmp").mkdir()
+    removed = remove_interrupted_saves(tmp_path, "synthetic")
+    assert sorted(p.name for p in removed) == [".rows.parquet.ab12.tmp", ".windows.x9.tmp"]
+    assert (feature / "synthetic" / "rows.parquet").read_bytes() == b"kept"
+    assert (feature / "ml-100k" / ".rows.parquet.ab12.tmp").exists()  # another dataset's run may be saving
 
 
 def _start(project: Path, *params: str) -> subprocess.Popen:
