@@ -200,3 +200,23 @@ def test_a_huge_bad_value_is_shown_cut_short(write_raw):
     huge = "x" * 5_000_000
     err = load_error(write_raw({TB: GOOD + f"1,{huge},3,pv,1511600000\n"}))
     assert err.line == 16 and len(str(err)) < 400 and "5,000,000 characters" in str(err)
+
+
+def test_ml100k_u_data_in_milliseconds_and_negative_user(write_raw):
+    """The issue's own reproductions, on a u.data copy (only the ratings file is read for these fields)."""
+    cfg = LoaderConfig(fields=("user", "item", "rating"))
+    lines = ["1\t10\t3\t881250949", "2\t11\t4\t881250950", "3\t12\t5\t881250951000", "4\t13\t1\t881250952"]
+    err = load_error(write_raw({"u.data": "\n".join(lines) + "\n"}), "ml-100k", cfg)
+    assert err.line == 3 and "881250951000" in str(err) and "looks like milliseconds" in str(err)
+    err = load_error(write_raw({"u.data": "1\t10\t3\t881250949\n-7\t11\t4\t881250950\n"}), "ml-100k", cfg)
+    assert err.line == 2 and "negative user id -7" in str(err)
+
+
+def test_repeated_lines_are_kept_and_counted(write_raw, caplog):
+    twice = GOOD + "3,4,3,pv,1511600004\n" + "3,4,3,pv,1511600004\n"  # the last line of GOOD, twice more
+    with caplog.at_level("WARNING"):
+        df, schema = load_raw("taobao", write_raw({TB: twice}), LoaderConfig())
+    assert len(df) == 17 and schema.extra["duplicate_rows"] == 2
+    assert "2 rows" in caplog.text and "kept" in caplog.text
+    _, clean = load_raw("taobao", write_raw({TB: GOOD}), LoaderConfig())
+    assert clean.extra["duplicate_rows"] == 0

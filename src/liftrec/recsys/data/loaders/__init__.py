@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from liftrec.recsys.config import check
@@ -148,4 +149,26 @@ def load_raw(dataset: str, raw_dir: str | Path, cfg: LoaderConfig) -> tuple[pd.D
     ts, columns, fields, extra = _LOADERS[dataset].load(Path(raw_dir), fields, explicit, window, cfg)
     query = _resolve_query(spec, cfg, fields)
     extra = {"window": list(window), **extra}
-    return build_frame(spec, fields, query, ts, columns, extra)
+    df, schema = build_frame(spec, fields, query, ts, columns, extra)
+    schema.extra["duplicate_rows"] = count_repeated_rows(df, fields)
+    return df, schema
+
+
+def count_repeated_rows(df: pd.DataFrame, fields: tuple[str, ...]) -> int:
+    """Rows identical to the row before them (same user, time and every field): kept, counted, logged.
+
+    Every raw line is an interaction (PROTOCOL.md): a repeated line is a repeated event in the log
+    (Taobao has them: the same page view twice in one second), so it stays; the count tells a user
+    whose export duplicated lines. Rows are sorted by (user, ts), so repeats are neighbours. O(n).
+    """
+    if len(df) < 2:
+        return 0
+    same = np.ones(len(df) - 1, dtype=bool)
+    for c in ("user_id", "ts", *fields):
+        v = df[c].to_numpy()
+        same &= v[1:] == v[:-1]
+    n = int(same.sum())
+    if n:
+        share = 100 * n / len(df)
+        logger.warning("ingestion: %d rows (%.2f %%) repeat the row before them exactly; kept", n, share)
+    return n
