@@ -17,6 +17,7 @@ import pytest
 from tests.pipelines.conftest import REPO
 
 TRAIN = "train.training.epochs=40,train.training.patience=40"
+PRETRAIN = "pretrain.training.epochs=40,pretrain.training.patience=40"
 
 
 def _env(project: Path) -> dict[str, str]:
@@ -39,10 +40,19 @@ def _fresh(path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_killed_training_rerun_on_changed_inputs_starts_fresh(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("stage", "params", "change"),
+    [
+        # the reproduction: the same training parameters, another mask ratio upstream
+        ("train", TRAIN, "pretrain.mask_ratio=0.6"),
+        # its pretraining twin: the same pretraining parameters, other retrieval-period negatives
+        ("pretrain", PRETRAIN, "negatives.retrieval_per_positive=2"),
+    ],
+)
+def test_killed_training_rerun_on_changed_inputs_starts_fresh(tmp_path: Path, stage, params, change):
     project = _fresh(tmp_path / "a")
     kedro = Path(sys.executable).with_name("kedro")
-    cmd = [str(kedro), "run", "--env=test", f"--params={TRAIN}"]
+    cmd = [str(kedro), "run", "--env=test", f"--params={params}"]
     proc = subprocess.Popen(
         cmd, cwd=project, env=_env(project), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -53,11 +63,10 @@ def test_killed_training_rerun_on_changed_inputs_starts_fresh(tmp_path: Path):
             break
     proc.send_signal(signal.SIGKILL)  # kill -9: no hook, no exit handler runs
     proc.wait(timeout=60)
-    checkpoints = list((project / "data" / "06_models" / "synthetic" / "checkpoints").glob("train-*"))
-    assert checkpoints, "the killed run left a training checkpoint"
+    checkpoints = list((project / "data" / "06_models" / "synthetic" / "checkpoints").glob(f"{stage}-*"))
+    assert checkpoints, "the killed run left a checkpoint"
 
-    # the same training parameters, another mask ratio upstream: pretraining and the datastore change
-    changed = f"{TRAIN},pretrain.mask_ratio=0.6"
+    changed = f"{params},{change}"
     out = _kedro(project, changed)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "resuming from" not in out.stdout + out.stderr
