@@ -41,3 +41,17 @@ def test_checkpoint_dir_changes_with_inputs_parameters_and_seed():
     )
     assert base != checkpoint_dir("synthetic", "pretrain", params, 7, {"rows": rows()})
     assert base.parent.name == "checkpoints" and base.name.startswith("pretrain-")
+
+
+def test_checkpoint_dir_changes_with_the_code(monkeypatch):
+    from liftrec import caching
+    from liftrec.recsys.workflows.pretrain import pretrain_encoder
+
+    args = ("synthetic", "pretrain", {}, 42, {"rows": rows()})
+    a = checkpoint_dir(*args, code=pretrain_encoder)
+    assert a == checkpoint_dir(*args, code=pretrain_encoder)
+    real = caching.module_digest
+    monkeypatch.setattr(
+        caching, "module_digest", lambda name: real(name) + ("x" if name.endswith("pretrainer") else "")
+    )
+    assert checkpoint_dir(*args, code=pretrain_encoder) != a  # an edit of the model's code

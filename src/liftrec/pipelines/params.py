@@ -174,16 +174,22 @@ def data_fingerprint(value: Any) -> str:
     return h.hexdigest()
 
 
-def checkpoint_dir(dataset: str, stage: str, params: dict[str, Any], seed: int, inputs: dict[str, Any]):
+def checkpoint_dir(
+    dataset: str, stage: str, params: dict[str, Any], seed: int, inputs: dict[str, Any], code: Any = None
+):
     """Where a training stage keeps its resumable checkpoint: keyed by the parameters it depends on, the
-    content of its inputs and the seed, so a checkpoint trained on other data or with other parameters
-    is never resumed (an interrupted run on changed inputs starts fresh)."""
+    content of its inputs, the code it runs (``code``: the library function, whose module closure's
+    sources are hashed as the node cache does) and the seed, so a checkpoint trained on other data,
+    parameters or code is never resumed (an interrupted run on changed inputs starts fresh)."""
     import hashlib
     import json
     from pathlib import Path
 
+    from liftrec.caching import code_parts
+
     fingerprints = {name: data_fingerprint(v) for name, v in sorted(inputs.items())}
-    blob = json.dumps([params, seed, fingerprints], sort_keys=True, default=str).encode()
+    source = code_parts(code) if code is not None else None
+    blob = json.dumps([params, seed, fingerprints, source], sort_keys=True, default=str).encode()
     key = hashlib.sha256(blob).hexdigest()[:12]
     return Path("data/06_models") / dataset / "checkpoints" / f"{stage}-{key}"
 

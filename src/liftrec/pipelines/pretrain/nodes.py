@@ -31,9 +31,8 @@ def pretrain(
     cfg = build(PretrainStageConfig, pretrain_params(pretrain, device), "pretrain")
     length = build(WindowConfig, window_params, "windows").length
     params = {"pretrain": pretrain, "windows": window_params}
-    ckpt = checkpoint_dir(
-        dataset, "pretrain", params, seed, {"rows": rows, "windows": windows, "schema": schema}
-    )
+    inputs = {"rows": rows, "windows": windows, "schema": schema}
+    ckpt = checkpoint_dir(dataset, "pretrain", params, seed, inputs, code=pretrain_encoder)
     return pretrain_encoder(rows, windows, Schema.from_dict(schema), cfg, length, seed, ckpt)
 
 

@@ -31,7 +31,7 @@ def train(
     cfg = build(PredictorStageConfig, predictor_params(train, device), "train")
     inputs = {"rows": rows, "schema": schema, "retrieved": retrieved, "datastore": datastore,
               "target_history": target_history}  # fmt: skip
-    ckpt = checkpoint_dir(dataset, "train", {"train": train}, seed, inputs)
+    ckpt = checkpoint_dir(dataset, "train", {"train": train}, seed, inputs, code=train_predictor)
     return train_predictor(
         rows, Schema.from_dict(schema), retrieved, datastore, target_history, cfg, seed, ckpt
     )
