@@ -69,6 +69,7 @@ from liftrec.recsys.workflows.pretrain import (  # noqa: E402
     load_encoder,
     pretrain_encoder,
 )
+from liftrec.recsys.workflows.reference import popularity_reference  # noqa: E402
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "base"
 VARIANTS: dict[str, tuple[bool, dict[str, bool]]] = {  # name -> (pretrained encoder, LiftConfig switches)
@@ -78,6 +79,7 @@ VARIANTS: dict[str, tuple[bool, dict[str, bool]]] = {  # name -> (pretrained enc
     "future_only": (True, {"use_history": False}),
     "no_context": (True, {"use_history": False, "use_future": False}),
     "no_encoder": (True, {"use_history": False, "use_future": False, "use_own_history": False}),
+    "pop": (False, {}),  # not LIFT: the popularity floor on the same targets (no encoder, no training)
 }
 TOPN_KEYS = ("HR@1", "HR@5", "HR@10", "NDCG@5", "NDCG@10", "MRR")
 
@@ -154,10 +156,14 @@ def run_seed(params: dict[str, Any], args: argparse.Namespace, seed: int, task: 
     if hide is not None and hide not in schema.fields:  # checked before the costly stages
         known = ", ".join(schema.fields)
         raise SystemExit(f"--predictor-constant-field: {hide!r} is not a field of {args.dataset} ({known})")
-    retrieved = retrieve(params, rows, schema, windows)
+    needs_model = any(v != "pop" for v in args.variants)
+    retrieved = retrieve(params, rows, schema, windows) if needs_model else None
     contexts: dict[bool, tuple] = {}
     out: dict[str, Any] = {"seed": seed, "rows": len(rows)}
     for name in args.variants:
+        if name == "pop":
+            out[name] = popularity_reference(rows, schema, task)
+            continue
         pretrained, switches = VARIANTS[name]
         if pretrained not in contexts:
             cfg = from_dict(PretrainStageConfig, {**pre, "enabled": pretrained}, "pretrain")

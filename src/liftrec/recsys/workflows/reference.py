@@ -3,7 +3,8 @@
 A result means little without a floor: on a popularity-driven protocol (top-N with mostly uniform
 negatives) a non-personalised ranker is a strong baseline. The floor is
 :class:`~liftrec.recsys.models.pop.PopModel`, fitted on the retrieval and train periods and scored on
-the same valid / test candidate groups as the run's model, with the same metrics.
+the same valid / test candidate groups as the run's model, with the same metrics (its calibration
+is fitted on the validation groups, so its LogLoss is comparable too).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def popularity_reference(rows: pd.DataFrame, schema: Schema, task: Literal["ctr"
     data = ModelData(rows, schema)
     train = select_targets(data, (RETRIEVAL, TRAIN))
     require_targets(data, train, "train")
-    model = PopModel(PopConfig(), data.context()).fit(data.X[train.row_ids], data.y[train.row_ids])
+    valid = select_targets(data, (VALID,)).row_ids  # calibration rows: the scored groups' distribution
+    model = PopModel(PopConfig(), data.context()).fit(
+        data.X[train.row_ids], data.y[train.row_ids], data.X[valid], data.y[valid]
+    )
     scored = select_targets(data, (VALID, TEST)).row_ids
     predictions = rows.iloc[scored][[ROW_ID, GROUP_ID, PERIOD, LABEL]].reset_index(drop=True)
     predictions["score"] = model.predict_proba(data.X[scored])
