@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -44,9 +45,15 @@ def run_lock(project_path: Path, dataset: str) -> Iterator[None]:
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "a process"
+        holder = ""
+        for _ in range(40):  # the holder writes its pid just after taking the lock: give it a moment
+            fh.seek(0)
+            holder = fh.read().strip()
+            if holder:
+                break
+            time.sleep(0.05)
         fh.close()
+        holder = holder or "a process"
         raise RunLockedError(
             f"another kedro run ({holder}) is writing the outputs of dataset '{dataset}' "
             f"(data/*/{dataset}/, lock {path}); wait for it to end, or run another dataset"
